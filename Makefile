@@ -1,0 +1,47 @@
+# One task runner: run, test, lint, bench, docs. Each target creates .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint bench docs install chromium clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# Browser tests drive Debian's chromium; install it when it is missing (never `playwright install`).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
+	  || echo "could not install chromium: browser tests will be skipped"; }
+
+run: install
+	$(BIN)/fairtrain init
+	$(BIN)/fairtrain demo --if-empty
+	$(BIN)/fairtrain serve --host $(HOST) --port $(PORT)
+
+test: install chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench
+
+docs: install
+	$(BIN)/python -m fairtrain.docgen docs/reference
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from fairtrain.cli import main
+
+main()

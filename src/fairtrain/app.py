@@ -1,0 +1,103 @@
+"""``create_app(settings)``: the one place the web application is assembled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.middleware.sessions import SessionMiddleware
+
+from fairtrain import __version__
+from fairtrain.config import Settings, load_secret_key
+from fairtrain.db.engine import make_engine, make_sessionmaker
+from fairtrain.db.migrate import DatabaseNotReady, require_current
+from fairtrain.web import api, pages
+from fairtrain.web.errors import install_error_handlers, too_large_app
+from fairtrain.web.limits import BodySizeLimitMiddleware
+from fairtrain.web.templating import make_templates
+
+__all__ = ["create_app", "create_app_from_env"]
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+DESCRIPTION = """\
+fairtrain's JSON API. Public reads need no credentials; endpoints about *you* take a personal API token,
+created on your account page, as `Authorization: Bearer ftp_...`.
+
+Errors are JSON objects with a human-readable `detail` and a machine-readable `code`.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    secret_key = load_secret_key(settings)
+    engine = make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="fairtrain",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.templates = make_templates()
+
+    # Added innermost first: the session wraps the size limit, so a 413 page still knows the session.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, on_too_large=too_large_app)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret_key,
+        session_cookie=settings.session_cookie_name,
+        max_age=settings.session_max_age,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    install_error_handlers(app)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router, tags=["v1"])
+    app.include_router(pages.router)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="fairtrain API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/healthz", tags=["health"], summary="Liveness and database check")
+    def healthz(request: Request) -> JSONResponse:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            require_current(engine)
+        except DatabaseNotReady as exc:
+            return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
+        except Exception as exc:  # any driver error means "not healthy", reported, never raised
+            return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment."""
+    return create_app(Settings())

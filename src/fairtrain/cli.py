@@ -1,0 +1,468 @@
+"""The ``fairtrain`` command: one Typer app, the front door to everything."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from fairtrain import __version__
+from fairtrain.accounts import service
+from fairtrain.accounts.demo import DEMO_LOGINS, seed_demo
+from fairtrain.accounts.models import Role, User
+from fairtrain.config import InsecureSettings, Settings, load_secret_key
+from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
+from fairtrain.db.migrate import DatabaseNotReady, current_revision, head_revision, require_current, upgrade
+from fairtrain.errors import FairtrainError, InvalidInput
+
+__all__ = ["app", "main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="fairtrain",
+    help="Protect creative work from AI scrapers, license it to AI companies, get paid.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
+creators_app = typer.Typer(help="Creator profiles.", no_args_is_help=True)
+collectives_app = typer.Typer(help="Collectives and their members.", no_args_is_help=True)
+licensees_app = typer.Typer(help="Licensee organisations (AI companies).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(creators_app, name="creators")
+app.add_typer(collectives_app, name="collectives")
+app.add_typer(licensees_app, name="licensees")
+
+# Piped output (scripts, `make run` logs) gets room enough that tables are not cut.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+class _SettingsError(Exception):
+    pass
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except InsecureSettings as exc:
+        raise _SettingsError(str(exc)) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "FAIRTRAIN_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise _SettingsError(f"{name}: {first['msg']}") from None
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Domain and setup errors print one clear line and exit 1; nothing else is swallowed."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (FairtrainError, DatabaseNotReady, _SettingsError) as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _engine(settings: Settings, *, migrated: bool = True) -> Engine:
+    engine = make_engine(settings.resolved_database_url)
+    if migrated:
+        require_current(engine)
+    return engine
+
+
+@contextmanager
+def _db() -> Iterator[tuple[Settings, Session]]:
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield settings, session
+    finally:
+        engine.dispose()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"fairtrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Settings come from FAIRTRAIN_* environment variables; see docs/configuration.md."""
+
+
+# --- setup and serving ---------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def init() -> None:
+    """Create the data directory and secret key, and bring the database schema up to date."""
+    settings = _settings()
+    settings.ensure_data_dir()
+    load_secret_key(settings)
+    engine = _engine(settings, migrated=False)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    state = "already up to date" if before == after else f"migrated {before or 'empty'} -> {after}"
+    out.print(f"data directory: {settings.data_dir.resolve()}")
+    out.print(f"database: {_safe_url(settings.resolved_database_url)} ({state})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+@handles_errors
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations (all of them by default)."""
+    settings = _settings()
+    engine = _engine(settings, migrated=False)
+    try:
+        upgrade(engine, revision)
+        out.print(f"database at {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@db_app.command("current")
+@handles_errors
+def db_current() -> None:
+    """Show the database's schema revision and the latest one this version knows."""
+    settings = _settings()
+    engine = _engine(settings, migrated=False)
+    try:
+        out.print(f"current: {current_revision(engine) or 'none'}  latest: {head_revision()}")
+    finally:
+        engine.dispose()
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart when the code changes (development).")] = False,
+) -> None:
+    """Run the web server."""
+    import uvicorn
+
+    settings = _settings()
+    load_secret_key(settings)  # create it once here, not in a race between workers
+    engine = _engine(settings)
+    engine.dispose()
+    out.print(
+        f"fairtrain {__version__} serving at [bold]http://{host}:{port}[/] (public URL {settings.base_url})"
+    )
+    uvicorn.run(
+        "fairtrain.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+# --- users ---------------------------------------------------------------------------------------------
+
+
+def _roles(values: list[str]) -> list[Role]:
+    try:
+        return [Role(v.lower()) for v in values]
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role in {values}; roles are: {', '.join(r.value for r in Role)}"
+        ) from None
+
+
+def _password_option(prompt: bool) -> str | None:
+    """The password from FAIRTRAIN_NEW_PASSWORD, else asked for twice without echo."""
+    if env := os.environ.get("FAIRTRAIN_NEW_PASSWORD"):
+        return env
+    if not prompt:
+        return None
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_app.command("create")
+@handles_errors
+def users_create(
+    email: Annotated[str, typer.Argument(help="Email address (the log-in name).")],
+    role: Annotated[
+        list[str] | None, typer.Option("--role", "-r", help="Role to grant; repeat for several.")
+    ] = None,
+    no_password: Annotated[
+        bool,
+        typer.Option("--no-password", help="Create without a password (cannot log in until one is set)."),
+    ] = False,
+) -> None:
+    """Create a user. The password is read from FAIRTRAIN_NEW_PASSWORD or asked for."""
+    roles = _roles(role or ["fan"])
+    password = None if no_password else _password_option(prompt=True)
+    with _db() as (settings, session):
+        user = service.create_user(
+            session,
+            email=email,
+            password=password,
+            roles=roles,
+            min_password_length=settings.password_min_length,
+        )
+        out.print(
+            f"created {user.email} ({user.id}) with roles {', '.join(sorted(r.value for r in user.roles))}"
+        )
+
+
+@users_app.command("list")
+@handles_errors
+def users_list() -> None:
+    """List users with their roles."""
+    with _db() as (_, session):
+        table = Table("id", "email", "roles", "creator", "created", "last log-in")
+        for user in service.list_users(session):
+            table.add_row(
+                user.id,
+                user.email,
+                ", ".join(sorted(r.value for r in user.roles)),
+                f"@{user.creator.handle}" if user.creator else "",
+                f"{user.created_at:%Y-%m-%d %H:%M}",
+                f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never",
+            )
+        out.print(table)
+
+
+@users_app.command("grant-role")
+@handles_errors
+def users_grant_role(
+    email: Annotated[str, typer.Argument(help="The user's email.")],
+    role: Annotated[str, typer.Argument(help="operator, creator, fan or licensee.")],
+) -> None:
+    """Give a user a role."""
+    (parsed,) = _roles([role])
+    with _db() as (_, session):
+        user = service.get_user_by_email(session, email)
+        changed = service.grant_role(session, user=user, role=parsed)
+        out.print(f"{user.email} {'now has' if changed else 'already had'} the {parsed.value} role")
+
+
+@users_app.command("set-password")
+@handles_errors
+def users_set_password(email: Annotated[str, typer.Argument(help="The user's email.")]) -> None:
+    """Set a user's password (ends their sessions). Read from FAIRTRAIN_NEW_PASSWORD or asked for."""
+    password = _password_option(prompt=True)
+    assert password is not None
+    with _db() as (settings, session):
+        user = service.get_user_by_email(session, email)
+        service.set_password(
+            session, user=user, password=password, min_password_length=settings.password_min_length
+        )
+        out.print(f"password set for {user.email}")
+
+
+# --- creators ------------------------------------------------------------------------------------------
+
+
+@creators_app.command("create")
+@handles_errors
+def creators_create(
+    handle: Annotated[str, typer.Argument(help="Public handle: /@handle.")],
+    name: Annotated[str | None, typer.Option("--name", help="Display name (default: the handle).")] = None,
+    email: Annotated[
+        str | None, typer.Option(help="Attach to this existing user, who becomes a creator.")
+    ] = None,
+    legal_name: Annotated[
+        str | None, typer.Option(help="Legal name, for agreements and registrations.")
+    ] = None,
+    bio: Annotated[str, typer.Option(help="Short public biography.")] = "",
+) -> None:
+    """Create a creator profile, optionally for an existing user."""
+    with _db() as (_, session):
+        user = service.get_user_by_email(session, email) if email else None
+        creator = service.create_creator(
+            session, handle=handle, display_name=name or handle, user=user, legal_name=legal_name, bio=bio
+        )
+        owner = f" for {user.email}" if user else ""
+        out.print(f"created @{creator.handle} ({creator.id}){owner}")
+
+
+@creators_app.command("list")
+@handles_errors
+def creators_list() -> None:
+    """List creator profiles."""
+    with _db() as (_, session):
+        table = Table("id", "handle", "display name", "user", "created")
+        for creator in service.list_creators(session, limit=100_000):
+            table.add_row(
+                creator.id,
+                f"@{creator.handle}",
+                creator.display_name,
+                creator.user.email if creator.user else "",
+                f"{creator.created_at:%Y-%m-%d}",
+            )
+        out.print(table)
+
+
+# --- collectives ---------------------------------------------------------------------------------------
+
+
+@collectives_app.command("create")
+@handles_errors
+def collectives_create(
+    slug: Annotated[str, typer.Argument(help="Short name used in URLs.")],
+    name: Annotated[str, typer.Option("--name", help="Full name.")],
+    operator: Annotated[str, typer.Option(help="Email of the user who runs it (gets the operator role).")],
+    description: Annotated[str, typer.Option(help="What the collective is.")] = "",
+) -> None:
+    """Create a collective."""
+    with _db() as (_, session):
+        user = service.get_user_by_email(session, operator)
+        collective = service.create_collective(
+            session, slug=slug, name=name, operator=user, description=description
+        )
+        out.print(f"created collective {collective.slug} ({collective.id}) run by {user.email}")
+
+
+@collectives_app.command("add-member")
+@handles_errors
+def collectives_add_member(
+    slug: Annotated[str, typer.Argument(help="The collective.")],
+    handle: Annotated[str, typer.Argument(help="The creator's handle.")],
+) -> None:
+    """Add a creator to a collective (records the join date)."""
+    with _db() as (_, session):
+        collective = service.get_collective(session, slug)
+        creator = service.get_creator(session, handle)
+        membership = service.add_member(session, collective=collective, creator=creator)
+        out.print(f"@{creator.handle} joined {collective.slug} on {membership.joined_at:%Y-%m-%d}")
+
+
+@collectives_app.command("remove-member")
+@handles_errors
+def collectives_remove_member(
+    slug: Annotated[str, typer.Argument(help="The collective.")],
+    handle: Annotated[str, typer.Argument(help="The creator's handle.")],
+) -> None:
+    """Record that a creator left a collective (their membership history is kept)."""
+    with _db() as (_, session):
+        collective = service.get_collective(session, slug)
+        creator = service.get_creator(session, handle)
+        membership = service.remove_member(session, collective=collective, creator=creator)
+        assert membership.left_at is not None
+        out.print(f"@{creator.handle} left {collective.slug} on {membership.left_at:%Y-%m-%d}")
+
+
+@collectives_app.command("list")
+@handles_errors
+def collectives_list() -> None:
+    """List collectives with their current members."""
+    with _db() as (_, session):
+        table = Table("id", "slug", "name", "operator", "members")
+        for collective in service.list_collectives(session, limit=100_000):
+            members = ", ".join(f"@{m.creator.handle}" for m in service.active_members(collective))
+            table.add_row(collective.id, collective.slug, collective.name, collective.operator.email, members)
+        out.print(table)
+
+
+# --- licensee organisations ----------------------------------------------------------------------------
+
+
+@licensees_app.command("create")
+@handles_errors
+def licensees_create(
+    name: Annotated[str, typer.Argument(help="Organisation name.")],
+    contact_name: Annotated[str, typer.Option(help="Person to contact.")],
+    contact_email: Annotated[str, typer.Option(help="Contact email.")],
+    billing_email: Annotated[
+        str | None, typer.Option(help="Where invoices go (default: contact email).")
+    ] = None,
+) -> None:
+    """Register a licensee organisation."""
+    with _db() as (_, session):
+        org = service.create_licensee_org(
+            session,
+            name=name,
+            contact_name=contact_name,
+            contact_email=contact_email,
+            billing_email=billing_email or contact_email,
+        )
+        out.print(f"created organisation {org.name} ({org.id})")
+
+
+@licensees_app.command("add-member")
+@handles_errors
+def licensees_add_member(
+    name: Annotated[str, typer.Argument(help="Organisation name.")],
+    email: Annotated[str, typer.Argument(help="User to add (gets the licensee role).")],
+) -> None:
+    """Add a user to a licensee organisation."""
+    with _db() as (_, session):
+        org = service.get_licensee_org(session, name)
+        user = service.get_user_by_email(session, email)
+        service.add_licensee_member(session, org=org, user=user)
+        out.print(f"{user.email} now acts for {org.name}")
+
+
+# --- demo ----------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Seed only when the database has no users yet.")
+    ] = False,
+) -> None:
+    """Seed demo accounts (idempotent) and print their logins. Refused in production mode."""
+    with _db() as (settings, session):
+        if settings.mode == "production":
+            raise InvalidInput("the demo has well-known passwords and is refused in production mode")
+        has_users = bool(session.scalar(select(func.count(User.id))))
+        demo_present = session.scalar(select(User.id).where(User.email == DEMO_LOGINS[0].email)) is not None
+        if if_empty and has_users and not demo_present:
+            out.print("database already has users; demo not seeded")
+            return
+        created = seed_demo(session, min_password_length=settings.password_min_length)
+        out.print("demo seeded" if created else "demo already present")
+    out.print("\nDemo logins (fixed passwords: never use the demo on a public server):")
+    for login in DEMO_LOGINS:
+        page = f"  {settings.base_url}/@{login.handle}" if login.handle else ""
+        out.print(f"  {login.role:<9} {login.email:<32} {login.password:<26}{page}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,150 @@
+"""Settings: one pydantic-settings class, read from ``FAIRTRAIN_*`` environment variables.
+
+Nothing here runs at import time; callers build ``Settings()`` (or pass values in tests) and hand the
+object to ``create_app`` or the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["InsecureSettings", "Settings", "load_secret_key"]
+
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
+MIN_SECRET_KEY_LENGTH = 32
+# Values people copy from examples; refused in production.
+_DEFAULT_SECRET_KEYS = frozenset({"", "changeme", "change-me", "secret", "dev", "development", "insecure"})
+
+
+class InsecureSettings(ValueError):
+    """A setting is unsafe for the mode the server runs in."""
+
+
+class Settings(BaseSettings):
+    """Every setting has a default and help text; docs/configuration.md lists each one."""
+
+    model_config = SettingsConfigDict(env_prefix="FAIRTRAIN_", extra="ignore", validate_default=True)
+
+    mode: Literal["development", "production"] = Field(
+        "development",
+        description="`production` refuses unsafe values: a missing or default secret key, a world-readable "
+        "data directory, an http base URL.",
+    )
+    data_dir: Path = Field(
+        Path("fairtrain-data"),
+        description="Directory for the embedded SQLite database, the secret key and media files.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL. Default: SQLite file `fairtrain.db` in the data directory. "
+        "PostgreSQL: `postgresql+psycopg://user:pass@host/db`.",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public URL of this server, used in links, licence documents and cookie security.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs session cookies and tokens. Default: generated on first run and kept in "
+        "`<data_dir>/secret_key` (mode 0600). Required in production.",
+    )
+    session_cookie_name: str = Field("fairtrain_session", description="Name of the session cookie.")
+    session_max_age: int = Field(
+        14 * 24 * 3600, gt=0, description="Lifetime of a session cookie, in seconds."
+    )
+    session_cookie_secure: bool | None = Field(
+        None,
+        description="Send the session cookie only over HTTPS. Default: on when the base URL is https.",
+    )
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted, in bytes; larger requests get 413.",
+    )
+    password_min_length: int = Field(10, ge=8, description="Shortest password accepted at sign-up.")
+    login_max_failures: int = Field(
+        5, gt=0, description="Failed log-ins allowed per account and IP address within the window."
+    )
+    login_failure_window: int = Field(
+        15 * 60, gt=0, description="Window for counting failed log-ins, in seconds; excess gets 429."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError(f"base URL must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.mode != "production":
+            return self
+        key = self.secret_key.get_secret_value() if self.secret_key else None
+        if key is None:
+            raise InsecureSettings("production mode needs FAIRTRAIN_SECRET_KEY to be set")
+        if key.strip().lower() in _DEFAULT_SECRET_KEYS or len(key) < MIN_SECRET_KEY_LENGTH:
+            raise InsecureSettings(
+                f"FAIRTRAIN_SECRET_KEY is a default or shorter than {MIN_SECRET_KEY_LENGTH} characters"
+            )
+        if urlsplit(self.base_url).scheme != "https":
+            raise InsecureSettings("production mode needs an https FAIRTRAIN_BASE_URL")
+        if self.data_dir.exists() and self.data_dir.stat().st_mode & stat.S_IWOTH:
+            raise InsecureSettings(f"data directory {self.data_dir} is world-writable")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'fairtrain.db').resolve()}"
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return urlsplit(self.base_url).scheme == "https"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory (mode 0700) if needed and return it."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.data_dir
+
+
+def load_secret_key(settings: Settings) -> str:
+    """The configured key, else the one stored in the data dir, else a new one written there (0600)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = settings.ensure_data_dir() / SECRET_KEY_FILE
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            path.chmod(0o600)
+        return key
+    key = secrets.token_urlsafe(48)
+    # Write a private temporary file, then link it into place: link fails if another process won the
+    # race, and nobody ever reads a half-written key.
+    tmp = path.with_name(f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        os.link(tmp, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key

@@ -1,0 +1,63 @@
+"""Request body size limit, enforced before any route reads the body."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodySizeLimitMiddleware", "BodyTooLarge"]
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than the {limit:,}-byte limit")
+        self.limit = limit
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body over ``max_bytes``: at once from Content-Length, or while a chunked body streams in."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, on_too_large: ASGIApp) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.on_too_large = on_too_large
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    scope.setdefault("state", {})["body_error"] = (
+                        "malformed Content-Length" if declared < 0 else str(BodyTooLarge(self.max_bytes))
+                    )
+                    await self.on_too_large(scope, receive, send)
+                    return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            scope.setdefault("state", {})["body_error"] = str(exc)
+            await self.on_too_large(scope, receive, send)

@@ -1,0 +1,54 @@
+"""Jinja2 templates and the one ``render`` every page goes through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from fairtrain import __version__
+from fairtrain.accounts.models import Role, User
+from fairtrain.web.security import csrf_token
+
+__all__ = ["make_templates", "nav_links", "render"]
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=TEMPLATES_DIR)
+    templates.env.globals["version"] = __version__
+    return templates
+
+
+def nav_links(viewer: User | None) -> list[tuple[str, str]]:
+    """(label, href) of the navigation, by what the viewer may do."""
+    if viewer is None:
+        return [("Creators", "/creators"), ("Collectives", "/collectives"), ("API", "/api/docs")]
+    links = [("Creators", "/creators"), ("Collectives", "/collectives")]
+    if viewer.creator is not None:
+        links.append(("My page", f"/@{viewer.creator.handle}"))
+    if viewer.has_role(Role.OPERATOR):
+        links.append(("Operator", "/operator"))
+    links += [("API", "/api/docs"), ("Account", "/account")]
+    return links
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
+    viewer: User | None = getattr(request.state, "user", None)
+    has_session = "session" in request.scope
+    full = {
+        "viewer": viewer,
+        "nav": nav_links(viewer),
+        "csrf_token": csrf_token(request) if has_session else "",
+        "path": request.url.path,
+        "settings": request.app.state.settings,
+        **(context or {}),
+    }
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, full, status_code=status_code)
