@@ -24,8 +24,8 @@ MIN_SECRET_KEY_LENGTH = 32
 _DEFAULT_SECRET_KEYS = frozenset({"", "changeme", "change-me", "secret", "dev", "development", "insecure"})
 
 
-class InsecureSettings(ValueError):
-    """A setting is unsafe for the mode the server runs in."""
+class InsecureSettings(RuntimeError):
+    """A setting is unsafe for the mode the server runs in (raised as-is, not as a validation error)."""
 
 
 class Settings(BaseSettings):

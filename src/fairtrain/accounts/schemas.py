@@ -9,7 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fairtrain.accounts.models import Role
 
-__all__ = ["CollectivePublic", "CreatorPublic", "MemberPublic", "OrgPublic", "Page", "UserPublic"]
+__all__ = [
+    "CollectivePublic",
+    "CreatorPublic",
+    "CreatorUpdate",
+    "MemberPublic",
+    "OrgPublic",
+    "Page",
+    "UserPublic",
+]
 
 
 class CreatorPublic(BaseModel):
@@ -22,6 +30,16 @@ class CreatorPublic(BaseModel):
     url: str = Field(description="The creator's public page.")
     avatar_url: str | None
     created_at: datetime
+
+
+class CreatorUpdate(BaseModel):
+    """Fields to change; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(None, min_length=1, max_length=120)
+    legal_name: str | None = Field(None, max_length=200, description="Empty string clears it.")
+    bio: str | None = Field(None, max_length=5000)
 
 
 class MemberPublic(BaseModel):

@@ -1,4 +1,4 @@
-"""JSON API, version 1. Public reads need no token; ``/me`` needs a personal API token or a session."""
+"""JSON API, version 1. Public reads need no token; `/me` and changes need an API token or a session."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from fairtrain.accounts import service
-from fairtrain.accounts.models import Collective, CreatorProfile
+from fairtrain.accounts.models import Collective, CreatorProfile, Role
 from fairtrain.accounts.schemas import (
     CollectivePublic,
     CreatorPublic,
+    CreatorUpdate,
     MemberPublic,
     OrgPublic,
     Page,
     UserPublic,
 )
+from fairtrain.errors import Forbidden
 from fairtrain.web.deps import ApiUserDep, DbDep, SettingsDep
 
 __all__ = ["router"]
@@ -92,6 +94,19 @@ def list_creators(
 @router.get("/creators/{handle}", summary="One creator", responses=_ERRORS)
 def get_creator(db: DbDep, settings: SettingsDep, handle: str) -> CreatorPublic:
     return creator_public(service.get_creator(db, handle), settings.base_url)
+
+
+@router.patch(
+    "/creators/{handle}", summary="Update a creator profile (its owner or an operator)", responses=_ERRORS
+)
+def update_creator(
+    db: DbDep, settings: SettingsDep, user: ApiUserDep, handle: str, changes: CreatorUpdate
+) -> CreatorPublic:
+    creator = service.get_creator(db, handle)
+    if creator.user_id != user.id and not user.has_role(Role.OPERATOR):
+        raise Forbidden(f"only @{creator.handle} or an operator may change this profile")
+    service.update_creator(db, creator=creator, **changes.model_dump(exclude_unset=True))
+    return creator_public(creator, settings.base_url)
 
 
 @router.get("/collectives", summary="List collectives")

@@ -14,6 +14,7 @@ from fairtrain.accounts.tokens import authenticate_token
 from fairtrain.config import Settings
 from fairtrain.errors import FairtrainError, Forbidden
 from fairtrain.web.security import SAFE_METHODS, check_csrf, session_user_claims
+from fairtrain.web.templating import remember_viewer
 
 __all__ = [
     "ApiUserDep",
@@ -69,7 +70,7 @@ def _session_user(request: Request, db: Session) -> User | None:
 
 def get_viewer(request: Request, db: DbDep) -> User | None:
     user = _session_user(request, db)
-    request.state.user = user
+    remember_viewer(request, user)
     return user
 
 
@@ -107,12 +108,12 @@ async def get_optional_api_user(
         user = authenticate_token(db, credentials.credentials)
         if user is None:
             raise ApiAuthFailed()
-        request.state.user = user
+        remember_viewer(request, user)
         return user
     user = _session_user(request, db)
     if user is not None and request.method not in SAFE_METHODS:
         await check_csrf(request)
-    request.state.user = user
+    remember_viewer(request, user)
     return user
 
 

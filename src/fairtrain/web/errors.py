@@ -74,8 +74,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FairtrainError)
     if isinstance(exc, LoginRequired):
         if wants_json(request):
+            message = "authentication required: send a personal API token as 'Authorization: Bearer ftp_...'"
             return error_response(
-                request, 401, exc.message, code=exc.code, headers={"WWW-Authenticate": "Bearer"}
+                request, 401, message, code=exc.code, headers={"WWW-Authenticate": "Bearer"}
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

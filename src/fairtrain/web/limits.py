@@ -38,26 +38,31 @@ class BodySizeLimitMiddleware:
                     await self.on_too_large(scope, receive, send)
                     return
         received = 0
+        exceeded = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if exceeded and not started:
+                return  # the app turned our error into a reply of its own (e.g. a 400): send the 413 instead
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge as exc:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge:
             if started:
                 raise
-            scope.setdefault("state", {})["body_error"] = str(exc)
+        if exceeded and not started:
+            scope.setdefault("state", {})["body_error"] = str(BodyTooLarge(self.max_bytes))
             await self.on_too_large(scope, receive, send)

@@ -16,7 +16,7 @@ from fairtrain.accounts.tokens import create_api_token, list_api_tokens, revoke_
 from fairtrain.errors import FairtrainError, NotFound
 from fairtrain.web.deps import DbDep, SettingsDep, UserDep, ViewerDep, require_role
 from fairtrain.web.security import check_csrf, end_session, start_session
-from fairtrain.web.templating import render
+from fairtrain.web.templating import remember_viewer, render
 
 __all__ = ["router"]
 
@@ -87,7 +87,7 @@ def signup(
         )
     except FairtrainError as exc:
         db.rollback()  # nothing half-created
-        request.state.user = None
+        remember_viewer(request, None)
         return render(
             request, "signup.html", {"form": form, "error": exc.message}, status_code=exc.status_code
         )

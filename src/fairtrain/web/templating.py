@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,34 @@ from fairtrain import __version__
 from fairtrain.accounts.models import Role, User
 from fairtrain.web.security import csrf_token
 
-__all__ = ["make_templates", "nav_links", "render"]
+__all__ = ["Viewer", "make_templates", "nav_links", "remember_viewer", "render"]
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What pages show of the logged-in user, copied out of the ORM row.
+
+    Error pages render after the request's transaction rolled back, when the row can no longer load.
+    """
+
+    id: str
+    email: str
+    roles: frozenset[Role]
+    handle: str | None
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles
+
+
+def remember_viewer(request: Request, user: User | None) -> None:
+    request.state.user = user
+    request.state.viewer = (
+        None
+        if user is None
+        else Viewer(user.id, user.email, user.roles, user.creator.handle if user.creator else None)
+    )
 
 
 def make_templates() -> Jinja2Templates:
@@ -24,13 +50,13 @@ def make_templates() -> Jinja2Templates:
     return templates
 
 
-def nav_links(viewer: User | None) -> list[tuple[str, str]]:
+def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
     """(label, href) of the navigation, by what the viewer may do."""
     if viewer is None:
         return [("Creators", "/creators"), ("Collectives", "/collectives"), ("API", "/api/docs")]
     links = [("Creators", "/creators"), ("Collectives", "/collectives")]
-    if viewer.creator is not None:
-        links.append(("My page", f"/@{viewer.creator.handle}"))
+    if viewer.handle is not None:
+        links.append(("My page", f"/@{viewer.handle}"))
     if viewer.has_role(Role.OPERATOR):
         links.append(("Operator", "/operator"))
     links += [("API", "/api/docs"), ("Account", "/account")]
@@ -40,7 +66,7 @@ def nav_links(viewer: User | None) -> list[tuple[str, str]]:
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
 ) -> HTMLResponse:
-    viewer: User | None = getattr(request.state, "user", None)
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
     has_session = "session" in request.scope
     full = {
         "viewer": viewer,
