@@ -19,6 +19,7 @@ from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
 from fairtrain.web import api, pages
 from fairtrain.web.errors import install_error_handlers, too_large_app
+from fairtrain.web.headers import SecurityHeadersMiddleware
 from fairtrain.web.limits import BodySizeLimitMiddleware
 from fairtrain.web.templating import make_templates
 
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
         same_site="lax",
         https_only=settings.cookie_secure,
     )
+    # Outermost, so error pages and 413 replies carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.cookie_secure)
     install_error_handlers(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -133,3 +133,11 @@ def test_405_and_422_pages(client: TestClient) -> None:
     missing = client.post("/login", data={"csrf_token": csrf(client)})
     assert missing.status_code == 422
     assert "email" in missing.text
+
+
+def test_security_headers_on_pages_errors_and_api(client: TestClient) -> None:
+    for path in ("/", "/no/such/page", "/api/v1/creators", "/static/css/fairtrain.css"):
+        headers = client.get(path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["x-frame-options"] == "DENY", path
+        assert "strict-transport-security" not in headers  # http base URL
