@@ -262,3 +262,11 @@ def test_unknown_user_session_is_dropped(client: TestClient, db: Session, demo: 
     db.delete(user)
     db.commit()
     assert client.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_handle_check_fragment(client: TestClient, demo: None) -> None:
+    assert "is available" in client.get("/signup/handle-check", params={"handle": "New_One"}).text
+    assert "@mira is taken" in client.get("/signup/handle-check", params={"handle": "Mira"}).text
+    bad = client.get("/signup/handle-check", params={"handle": "<script>"}).text
+    assert "handle must be" in bad and "<script>" not in bad
+    assert "reserved" in client.get("/signup/handle-check", params={"handle": "admin"}).text

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fairtrain.accounts import avatars, service
-from fairtrain.accounts.errors import InvalidCredentials, LoginThrottled
+from fairtrain.accounts.errors import InvalidCredentials, LoginThrottled, UnknownCreator
 from fairtrain.accounts.models import Role, User
 from fairtrain.accounts.tokens import create_api_token, list_api_tokens, revoke_api_token
 from fairtrain.errors import FairtrainError, NotFound
@@ -61,6 +62,19 @@ def home(request: Request, db: DbDep, viewer: ViewerDep) -> Response:
 @router.get("/signup")
 def signup_form(request: Request, viewer: ViewerDep) -> Response:
     return render(request, "signup.html", {"form": {"kind": "fan"}})
+
+
+@router.get("/signup/handle-check")
+def handle_check(db: DbDep, handle: str = "") -> HTMLResponse:
+    """htmx fragment under the handle field: is this handle valid and free?"""
+    try:
+        normalized = service.normalize_handle(handle)
+        service.get_creator(db, normalized)
+    except UnknownCreator:
+        return HTMLResponse(f'<small class="ok">@{escape(normalized)} is available</small>')
+    except FairtrainError as exc:
+        return HTMLResponse(f'<small class="bad">{escape(exc.message)}</small>')
+    return HTMLResponse(f'<small class="bad">@{escape(normalized)} is taken</small>')
 
 
 @router.post("/signup")
