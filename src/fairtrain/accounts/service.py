@@ -130,6 +130,14 @@ def _normalize_slug(slug: str) -> str:
     return value
 
 
+def _required_text(value: str, *, label: str, max_length: int) -> str:
+    """``value`` stripped, or ``InvalidInput`` when it is empty or too long."""
+    value = value.strip()
+    if not value or len(value) > max_length:
+        raise InvalidInput(f"{label} must be 1–{max_length} characters")
+    return value
+
+
 def _flush_unique(session: Session, error: Exception) -> None:
     """Flush; a unique-constraint race between the check and the insert becomes the named error."""
     try:
@@ -301,9 +309,7 @@ def create_creator(
     bio: str = "",
 ) -> CreatorProfile:
     handle = normalize_handle(handle)
-    display_name = display_name.strip()
-    if not display_name or len(display_name) > 120:
-        raise InvalidInput("display name must be 1–120 characters")
+    display_name = _required_text(display_name, label="display name", max_length=120)
     if session.scalar(select(CreatorProfile.id).where(CreatorProfile.handle == handle)) is not None:
         raise HandleTaken(f"handle @{handle} is taken")
     if user is not None and user.creator is not None:
@@ -331,10 +337,7 @@ def update_creator(
     bio: str | None = None,
 ) -> CreatorProfile:
     if display_name is not None:
-        display_name = display_name.strip()
-        if not display_name or len(display_name) > 120:
-            raise InvalidInput("display name must be 1–120 characters")
-        creator.display_name = display_name
+        creator.display_name = _required_text(display_name, label="display name", max_length=120)
     if legal_name is not None:
         creator.legal_name = legal_name.strip()[:200] or None
     if bio is not None:
@@ -371,9 +374,7 @@ def create_collective(
     session: Session, *, slug: str, name: str, operator: User, description: str = ""
 ) -> Collective:
     slug = _normalize_slug(slug)
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("collective name must be 1–200 characters")
+    name = _required_text(name, label="collective name", max_length=200)
     if session.scalar(select(Collective.id).where(Collective.slug == slug)) is not None:
         raise SlugTaken(f"a collective with slug {slug!r} already exists")
     collective = Collective(slug=slug, name=name, description=description.strip(), operator=operator)
@@ -442,9 +443,7 @@ def remove_member(
 def create_licensee_org(
     session: Session, *, name: str, contact_name: str, contact_email: str, billing_email: str
 ) -> LicenseeOrg:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidInput("organisation name must be 1–200 characters")
+    name = _required_text(name, label="organisation name", max_length=200)
     if session.scalar(select(LicenseeOrg.id).where(LicenseeOrg.name == name)) is not None:
         raise Conflict(f"an organisation named {name!r} already exists")
     org = LicenseeOrg(
