@@ -270,3 +270,9 @@ def test_handle_check_fragment(client: TestClient, demo: None) -> None:
     bad = client.get("/signup/handle-check", params={"handle": "<script>"}).text
     assert "handle must be" in bad and "<script>" not in bad
     assert "reserved" in client.get("/signup/handle-check", params={"handle": "admin"}).text
+
+
+def test_public_pages_set_no_session_cookie(client: TestClient, demo: None) -> None:
+    for path in ("/", "/@mira", "/creators", "/collectives/northern-light"):
+        assert "set-cookie" not in client.get(path).headers, path
+    assert "set-cookie" in client.get("/login").headers  # a form page starts a session for its CSRF token

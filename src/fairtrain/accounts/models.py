@@ -95,7 +95,7 @@ class Collective(Base):
     operator_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    operator: Mapped[User] = relationship(lazy="joined")
+    operator: Mapped[User] = relationship()
     memberships: Mapped[list[CollectiveMembership]] = relationship(
         back_populates="collective", order_by="CollectiveMembership.joined_at"
     )

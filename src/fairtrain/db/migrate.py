@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -39,6 +40,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+@cache  # the scripts ship with the package and do not change while it runs
 def head_revision() -> str | None:
     script = ScriptDirectory(str(MIGRATIONS_DIR))
     return script.get_current_head()

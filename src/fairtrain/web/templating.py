@@ -71,7 +71,8 @@ def render(
     full = {
         "viewer": viewer,
         "nav": nav_links(viewer),
-        "csrf_token": csrf_token(request) if has_session else "",
+        # Called by the templates that hold a form, so plain public pages set no session cookie.
+        "csrf_token": (lambda: csrf_token(request)) if has_session else (lambda: ""),
         "path": request.url.path,
         "settings": request.app.state.settings,
         **(context or {}),
