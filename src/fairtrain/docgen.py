@@ -119,6 +119,9 @@ def render_settings() -> str:
 
 # --- command line --------------------------------------------------------------------------------------
 
+# Typer carries its own private copy of click (`typer._click`), so commands and parameters are typed `Any`
+# here rather than by importing private classes. Only attributes that click has long had are used.
+
 
 def _context(command: Any, name: str, parent: typer.Context | None) -> typer.Context:
     # The command's own context settings (e.g. `-h` as a help option), as at run time.
