@@ -57,6 +57,7 @@ def test_commands_before_init_say_what_to_do(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "fresh"))
     monkeypatch.delenv("FAIRTRAIN_DATABASE_URL", raising=False)
     assert "run `fairtrain init`" in _fails("users", "list")
+    assert not (tmp_path / "fresh" / "fairtrain.db").exists()
 
 
 def test_bad_settings_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

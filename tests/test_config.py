@@ -83,13 +83,15 @@ def test_production_refuses_unsafe_values(tmp_path: Path, overrides: dict[str, s
         Settings(mode="production", data_dir=tmp_path, **values)  # type: ignore[arg-type]
 
 
-def test_production_refuses_a_world_writable_data_dir(tmp_path: Path) -> None:
-    tmp_path.chmod(0o777)
-    with pytest.raises(InsecureSettings, match="world-writable"):
+@pytest.mark.parametrize("mode", [0o777, 0o755, 0o702])
+def test_production_refuses_a_data_dir_others_can_use(tmp_path: Path, mode: int) -> None:
+    tmp_path.chmod(mode)
+    with pytest.raises(InsecureSettings, match="other users"):
         Settings(mode="production", data_dir=tmp_path, secret_key=STRONG_KEY, base_url="https://a.example")  # type: ignore[arg-type]
 
 
 def test_production_accepts_safe_values(tmp_path: Path) -> None:
+    tmp_path.chmod(0o750)
     settings = Settings(
         mode="production", data_dir=tmp_path, secret_key=STRONG_KEY, base_url="https://a.example"
     )  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from fairtrain import __version__
@@ -83,6 +85,10 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _engine(settings: Settings, *, migrated: bool = True) -> Engine:
+    url = make_url(settings.resolved_database_url)
+    if migrated and url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        # Opening would create an empty file; say what to do instead.
+        raise DatabaseNotReady(f"no database at {url.database}; run `fairtrain init`")
     engine = make_engine(settings.resolved_database_url)
     if migrated:
         require_current(engine)
@@ -138,8 +144,6 @@ def init() -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 

@@ -35,8 +35,8 @@ class Settings(BaseSettings):
 
     mode: Literal["development", "production"] = Field(
         "development",
-        description="`production` refuses unsafe values: a missing or default secret key, a world-readable "
-        "data directory, an http base URL.",
+        description="`production` refuses unsafe values: a missing or default secret key, a data directory "
+        "that other users can read or write, an http base URL.",
     )
     data_dir: Path = Field(
         Path("fairtrain-data"),
@@ -65,11 +65,13 @@ class Settings(BaseSettings):
         description="Send the session cookie only over HTTPS. Default: on when the base URL is https.",
     )
     max_body_bytes: int = Field(
-        2 * 1024 * 1024,
+        8 * 1024 * 1024,
         gt=0,
         description="Largest request body accepted, in bytes; larger requests get 413.",
     )
-    password_min_length: int = Field(10, ge=8, description="Shortest password accepted at sign-up.")
+    password_min_length: int = Field(
+        10, ge=8, description="Shortest password accepted (sign-up, password change, CLI)."
+    )
     login_max_failures: int = Field(
         5, gt=0, description="Failed log-ins allowed per account and IP address within the window."
     )
@@ -99,8 +101,11 @@ class Settings(BaseSettings):
             )
         if urlsplit(self.base_url).scheme != "https":
             raise InsecureSettings("production mode needs an https FAIRTRAIN_BASE_URL")
-        if self.data_dir.exists() and self.data_dir.stat().st_mode & stat.S_IWOTH:
-            raise InsecureSettings(f"data directory {self.data_dir} is world-writable")
+        # The data dir holds the secret key, the database and unpublished works: owner (and group) only.
+        if self.data_dir.exists() and self.data_dir.stat().st_mode & (stat.S_IROTH | stat.S_IWOTH):
+            raise InsecureSettings(
+                f"data directory {self.data_dir} is readable or writable by other users; chmod o-rwx it"
+            )
         return self
 
     @property

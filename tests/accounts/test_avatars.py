@@ -24,9 +24,26 @@ def test_avatar_is_squared_and_replaces_the_previous_one(db: Session, tmp_path: 
     with Image.open(first) as image:
         assert image.size == (AVATAR_SIZE, AVATAR_SIZE)
         assert image.format == "WEBP"
+    db.commit()
     second = store_avatar(db, data_dir=tmp_path, creator=creator, data=_png(300, 900, (20, 90, 160)))
     assert avatar_path(tmp_path, creator) == second
+    assert first.exists()  # until the change is committed
+    db.commit()
     assert not first.exists()
+    db.rollback()  # a later rollback leaves the committed file alone
+    assert second.exists()
+
+
+def test_rolled_back_avatar_change_keeps_the_old_file(db: Session, tmp_path: Path) -> None:
+    creator = service.create_creator(db, handle="ana", display_name="Ana")
+    first = store_avatar(db, data_dir=tmp_path, creator=creator, data=_png())
+    db.commit()
+    second = store_avatar(db, data_dir=tmp_path, creator=creator, data=_png(colour=(1, 2, 3)))
+    db.rollback()
+    assert first.exists()
+    assert not second.exists()
+    db.refresh(creator)
+    assert avatar_path(tmp_path, creator) == first
 
 
 @pytest.mark.parametrize(

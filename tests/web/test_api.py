@@ -31,6 +31,7 @@ def test_me_needs_a_token(client: TestClient, tokens: dict[str, str]) -> None:
     assert "Bearer" in anonymous.json()["detail"]
     forged = client.get("/api/v1/me", headers=_auth("ftp_forged"))
     assert forged.status_code == 401 and forged.json()["code"] == "invalid_token"
+    assert forged.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     malformed = client.get("/api/v1/me", headers={"Authorization": "Basic Zm9vOmJhcg=="})
     assert malformed.status_code == 401
 
@@ -117,6 +118,11 @@ def test_openapi_and_docs(client: TestClient) -> None:
         spec["paths"]
     )
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    patch = spec["paths"]["/api/v1/creators/{handle}"]["patch"]["responses"]
+    for status in ("401", "403", "404", "422"):
+        assert patch[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ApiError"
+        }
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200

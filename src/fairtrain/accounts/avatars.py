@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile
@@ -61,7 +62,7 @@ def store_avatar(session: Session, *, data_dir: Path, creator: CreatorProfile, d
     encoded = out.getvalue()
     name = f"{creator.id}-{hashlib.sha256(encoded).hexdigest()[:12]}.webp"
     folder = _avatar_dir(data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = folder / name
     tmp = folder / f".{name}.tmp"
     tmp.write_bytes(encoded)
@@ -69,6 +70,21 @@ def store_avatar(session: Session, *, data_dir: Path, creator: CreatorProfile, d
     previous = creator.avatar
     creator.avatar = name
     session.flush()
-    if previous and previous != name:
-        (folder / previous).unlink(missing_ok=True)
+    if previous != name:
+        # The files follow the transaction: the old one goes once the change is committed, the new one
+        # if it is rolled back, so the row never points at a missing file.
+        stale, fresh = (folder / previous if previous else None), target
+
+        def _committed(_session: Session) -> None:
+            event.remove(session, "after_rollback", _rolled_back)
+            if stale is not None:
+                stale.unlink(missing_ok=True)
+
+        def _rolled_back(_session: Session) -> None:
+            event.remove(session, "after_commit", _committed)
+            fresh.unlink(missing_ok=True)
+
+        # Both fire for the outermost transaction only, not for savepoints.
+        event.listen(session, "after_commit", _committed, once=True)
+        event.listen(session, "after_rollback", _rolled_back, once=True)
     return target

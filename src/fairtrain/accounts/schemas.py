@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fairtrain.accounts.models import Role
 
 __all__ = [
+    "ApiError",
     "CollectivePublic",
     "CreatorPublic",
     "CreatorUpdate",
@@ -18,6 +19,16 @@ __all__ = [
     "Page",
     "UserPublic",
 ]
+
+
+class ApiError(BaseModel):
+    """Every API error: a sentence for people and a stable code for programs."""
+
+    detail: str = Field(examples=["no creator @nobody"])
+    code: str = Field(examples=["unknown_creator"])
+    errors: list[dict[str, object]] | None = Field(
+        None, description="For 422: each invalid field, with `loc`, `msg` and `type`."
+    )
 
 
 class CreatorPublic(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fairtrain.accounts import service
 from fairtrain.accounts.models import Collective, CreatorProfile, Role
 from fairtrain.accounts.schemas import (
+    ApiError,
     CollectivePublic,
     CreatorPublic,
     CreatorUpdate,
@@ -22,17 +23,25 @@ from fairtrain.web.deps import ApiUserDep, DbDep, SettingsDep
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1")
+
+def _error(description: str) -> dict[str, object]:
+    return {"description": description, "model": ApiError}
+
+
+router = APIRouter(
+    prefix="/api/v1",
+    responses={
+        401: _error("No valid API token or session (`WWW-Authenticate: Bearer`)"),
+        413: _error("Request body too large"),
+        422: _error("Invalid request: malformed JSON or invalid fields"),
+    },
+)
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
-_ERRORS: dict[int | str, dict[str, object]] = {
-    404: {
-        "description": "Not found",
-        "content": {"application/json": {"example": {"detail": "...", "code": "..."}}},
-    },
-}
+_ERRORS: dict[int | str, dict[str, object]] = {404: _error("Not found")}
+_WRITE_ERRORS: dict[int | str, dict[str, object]] = {**_ERRORS, 403: _error("Not allowed for this user")}
 
 
 def creator_public(creator: CreatorProfile, base_url: str) -> CreatorPublic:
@@ -97,7 +106,9 @@ def get_creator(db: DbDep, settings: SettingsDep, handle: str) -> CreatorPublic:
 
 
 @router.patch(
-    "/creators/{handle}", summary="Update a creator profile (its owner or an operator)", responses=_ERRORS
+    "/creators/{handle}",
+    summary="Update a creator profile (its owner or an operator)",
+    responses=_WRITE_ERRORS,
 )
 def update_creator(
     db: DbDep, settings: SettingsDep, user: ApiUserDep, handle: str, changes: CreatorUpdate

@@ -17,6 +17,7 @@ from fairtrain.web.security import SAFE_METHODS, check_csrf, session_user_claims
 from fairtrain.web.templating import remember_viewer
 
 __all__ = [
+    "ApiAuthFailed",
     "ApiUserDep",
     "DbDep",
     "LoginRequired",

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from fairtrain.accounts.errors import LoginThrottled
 from fairtrain.errors import FairtrainError
-from fairtrain.web.deps import LoginRequired
+from fairtrain.web.deps import ApiAuthFailed, LoginRequired
 from fairtrain.web.templating import render
 
 __all__ = ["install_error_handlers", "too_large_app", "wants_json"]
@@ -80,7 +80,11 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LoginThrottled) else None
+    headers = None
+    if isinstance(exc, LoginThrottled):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif isinstance(exc, ApiAuthFailed):
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}  # RFC 6750 §3
     return error_response(request, exc.status_code, exc.message, code=exc.code, headers=headers)
 
 
