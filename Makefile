@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench docs install chromium clean
+.PHONY: run test lint bench docs install chromium system-libs clean
 
 install: $(STAMP)
 
@@ -24,12 +24,20 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || echo "could not install chromium: browser tests will be skipped"; }
 
-run: install
+# Chromaprint (audio fingerprints) is a Debian library; without it audio imports carry no fingerprint.
+system-libs:
+	@ldconfig -p 2>/dev/null | grep -q libchromaprint || { \
+	  echo "installing Debian's libchromaprint1 for audio fingerprints"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libchromaprint1 >/dev/null \
+	  || echo "could not install libchromaprint1: audio files will be imported without a fingerprint"; }
+
+run: install system-libs
 	$(BIN)/fairtrain init
 	$(BIN)/fairtrain demo --if-empty
 	$(BIN)/fairtrain serve --host $(HOST) --port $(PORT)
 
-test: install chromium
+test: install chromium system-libs
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

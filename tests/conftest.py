@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+import fairtrain.catalog.models  # noqa: F401 - every table must be in Base.metadata
 from fairtrain.app import create_app
 from fairtrain.config import Settings
 from fairtrain.db.base import Base

@@ -13,6 +13,14 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
@@ -22,6 +30,9 @@ from fairtrain import __version__
 from fairtrain.accounts import service
 from fairtrain.accounts.demo import DEMO_LOGINS, seed_demo
 from fairtrain.accounts.models import Role, User
+from fairtrain.catalog import service as catalog_service
+from fairtrain.catalog.dupes import exact_duplicates, near_duplicates
+from fairtrain.catalog.scan import ScanProgress, run_scan
 from fairtrain.config import InsecureSettings, Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
 from fairtrain.db.migrate import DatabaseNotReady, current_revision, head_revision, require_current, upgrade
@@ -44,11 +55,13 @@ users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 creators_app = typer.Typer(help="Creator profiles.", no_args_is_help=True)
 collectives_app = typer.Typer(help="Collectives and their members.", no_args_is_help=True)
 licensees_app = typer.Typer(help="Licensee organisations (AI companies).", no_args_is_help=True)
+catalog_app = typer.Typer(help="The catalogue of works: errors, duplicates, listings.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(creators_app, name="creators")
 app.add_typer(collectives_app, name="collectives")
 app.add_typer(licensees_app, name="licensees")
+app.add_typer(catalog_app, name="catalog")
 
 # Piped output (scripts, `make run` logs) gets room enough that tables are not cut.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -439,6 +452,140 @@ def licensees_add_member(
         user = service.get_user_by_email(session, email)
         service.add_licensee_member(session, org=org, user=user)
         out.print(f"{user.email} now acts for {org.name}")
+
+
+# --- catalogue ----------------------------------------------------------------------------------------
+
+
+class _BarProgress(ScanProgress):
+    """Rich progress bar over the bytes to read, with the file count beside it, rate and ETA."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.total_files = 0
+        self.done_files = 0
+        self.task = progress.add_task("listing files", total=None, files="")
+
+    def listed(self, files: int, total_bytes: int) -> None:
+        self.total_files = files
+        self.progress.update(self.task, total=total_bytes, description="scanning", files=f"0/{files} files")
+
+    def advanced(self, path: str, size: int, outcome: str) -> None:
+        self.done_files += 1
+        self.progress.update(self.task, advance=size, files=f"{self.done_files}/{self.total_files} files")
+
+
+@app.command()
+@handles_errors
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Folders to import.", exists=True, file_okay=False)],
+    creator: Annotated[str, typer.Option("--creator", help="Handle of the creator who owns the works.")],
+    reference: Annotated[
+        bool,
+        typer.Option("--reference", help="Record where files are instead of copying them into the store."),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes; 0 means one per core.", min=0)] = 0,
+) -> None:
+    """Import folders into a creator's catalogue. Re-scans are incremental; an interrupted scan resumes."""
+    with _db() as (settings, session):
+        owner = service.get_creator(session, creator)
+        owner_id, owner_handle = owner.id, owner.handle
+    engine = _engine(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[files]}"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=False) as bar:
+            summary = run_scan(
+                make_sessionmaker(engine),
+                creator_id=owner_id,
+                roots=paths,
+                store_root=None if reference else settings.media_dir,
+                workers=workers or os.cpu_count() or 1,
+                max_pixels=settings.max_image_pixels,
+                progress=_BarProgress(bar),
+            )
+    except KeyboardInterrupt:
+        err.print("scan interrupted; what was imported is kept, run the same command again to resume")
+        raise typer.Exit(130) from None
+    finally:
+        engine.dispose()
+    counts = summary.counts
+    names = ("new", "changed", "unchanged", "moved", "duplicate", "missing", "errors", "near_duplicates")
+    parts = [f"{counts.get(k, 0)} {k.replace('_', ' ')}" for k in names]
+    out.print(f"@{owner_handle}: {', '.join(parts)} (scan {summary.scan_id})")
+    if counts.get("errors"):
+        out.print(f"see the errors with `fairtrain catalog errors --creator {owner_handle}`")
+    if counts.get("duplicate") or counts.get("near_duplicates"):
+        out.print(f"see the duplicates with `fairtrain catalog dupes --creator {owner_handle}`")
+
+
+@catalog_app.command("errors")
+@handles_errors
+def catalog_errors(
+    creator: Annotated[str, typer.Option("--creator", help="Creator handle.")],
+    all_scans: Annotated[
+        bool, typer.Option("--all", help="Errors of every scan, not only the latest.")
+    ] = False,
+) -> None:
+    """Files the latest scan could not import, with the reason."""
+    with _db() as (_, session):
+        owner = service.get_creator(session, creator)
+        rows = catalog_service.scan_errors(session, creator=owner, latest_only=not all_scans)
+        table = Table("path", "problem", "detail")
+        for row in rows:
+            table.add_row(row.path, row.code, row.message)
+        out.print(table if rows else "no scan errors")
+
+
+@catalog_app.command("dupes")
+@handles_errors
+def catalog_dupes(creator: Annotated[str, typer.Option("--creator", help="Creator handle.")]) -> None:
+    """Exact duplicates (one file at several paths) and near duplicates (edited copies) in a catalogue."""
+    with _db() as (_, session):
+        owner = service.get_creator(session, creator)
+        exact = exact_duplicates(session, creator_id=owner.id)
+        near = near_duplicates(session, creator_id=owner.id)
+        titles = {a.id: a.title for a in catalog_service.list_assets(session, creator=owner, limit=1_000_000)}
+    if not exact and not near:
+        out.print("no duplicates")
+        return
+    if exact:
+        table = Table("asset", "title", "paths", title="Exact duplicates (same content)")
+        for group in exact:
+            table.add_row(group.asset_id, group.title, "\n".join(group.paths))
+        out.print(table)
+    if near:
+        table = Table("asset", "title", "near", "title", "by", "score", title="Near duplicates")
+        for pair in near:
+            score = f"{pair.score:.2f}" if pair.algorithm == "minhash128" else f"{pair.score:g}"
+            table.add_row(
+                pair.asset_id,
+                titles.get(pair.asset_id, ""),
+                pair.other_id,
+                titles.get(pair.other_id, ""),
+                pair.algorithm,
+                score,
+            )
+        out.print(table)
+
+
+@catalog_app.command("list")
+@handles_errors
+def catalog_list(creator: Annotated[str, typer.Option("--creator", help="Creator handle.")]) -> None:
+    """List a creator's assets."""
+    with _db() as (_, session):
+        owner = service.get_creator(session, creator)
+        table = Table("id", "kind", "title", "created", "size", "sha256")
+        for asset in catalog_service.list_assets(session, creator=owner, limit=1_000_000):
+            created = f"{asset.created_at:%Y-%m-%d} ({asset.created_source})" if asset.created_at else ""
+            table.add_row(asset.id, asset.kind, asset.title, created, f"{asset.size:,}", asset.sha256[:12])
+        out.print(table)
 
 
 # --- demo ----------------------------------------------------------------------------------------------

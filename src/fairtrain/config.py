@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted, in bytes; larger requests get 413.",
     )
+    max_image_pixels: int = Field(
+        100_000_000,
+        gt=0,
+        description="Images with more pixels than this are refused on import (decompression-bomb guard).",
+    )
     password_min_length: int = Field(
         10, ge=8, description="Shortest password accepted (sign-up, password change, CLI)."
     )
@@ -119,6 +124,11 @@ class Settings(BaseSettings):
         if self.session_cookie_secure is not None:
             return self.session_cookie_secure
         return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def media_dir(self) -> Path:
+        """The content-addressed store of imported files."""
+        return self.data_dir / "media"
 
     def ensure_data_dir(self) -> Path:
         """Create the data directory (mode 0700) if needed and return it."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-import fairtrain.accounts.models  # noqa: F401 - registers the tables autogenerate compares against
+# Imported to register their tables with Base.metadata, which autogenerate compares against.
+import fairtrain.accounts.models
+import fairtrain.catalog.models  # noqa: F401
 from fairtrain.db.base import Base
 
 # Migration scripts describe every layer's tables, so this is the one place db/ looks up at the domain
