@@ -10,7 +10,19 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from fairtrain.accounts.models import CreatorProfile
 from fairtrain.db.base import Base, IdPrimaryKey, utcnow
 
-__all__ = ["Asset", "AssetFingerprint", "AssetSource", "AssetVersion", "Scan", "ScanError"]
+__all__ = [
+    "Asset",
+    "AssetCollection",
+    "AssetFingerprint",
+    "AssetLicence",
+    "AssetRightsholder",
+    "AssetSource",
+    "AssetTag",
+    "AssetVersion",
+    "Collection",
+    "Scan",
+    "ScanError",
+]
 
 
 class Asset(Base):
@@ -61,6 +73,89 @@ class Asset(Base):
         back_populates="asset", cascade="all, delete-orphan", order_by="AssetVersion.version"
     )
     sources: Mapped[list[AssetSource]] = relationship(back_populates="asset")
+    tag_rows: Mapped[list[AssetTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AssetTag.tag"
+    )
+    collections: Mapped[list[Collection]] = relationship(
+        secondary="asset_collections", lazy="selectin", order_by="Collection.name"
+    )
+    licences: Mapped[list[AssetLicence]] = relationship(
+        back_populates="asset",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="AssetLicence.starts_on",
+    )
+    rightsholders: Mapped[list[AssetRightsholder]] = relationship(
+        back_populates="asset",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="AssetRightsholder.position",
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+
+class AssetTag(Base):
+    __tablename__ = "asset_tags"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Collection(Base):
+    """A creator's named group of assets (a series, a book, a portfolio)."""
+
+    __tablename__ = "collections"
+    __table_args__ = (Index("uq_collections_creator_slug", "creator_id", "slug", unique=True),)
+
+    id: Mapped[str] = IdPrimaryKey("cln")
+    creator_id: Mapped[str] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AssetCollection(Base):
+    __tablename__ = "asset_collections"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class AssetLicence(Base):
+    """A licence the creator granted before (or outside) fairtrain, recorded so it is not granted twice."""
+
+    __tablename__ = "asset_licences"
+
+    id: Mapped[str] = IdPrimaryKey("lic")
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    licence_type: Mapped[str] = mapped_column(String(120))  # e.g. exclusive, non-exclusive, CC-BY-4.0
+    licensee: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    asset: Mapped[Asset] = relationship(back_populates="licences")
+
+
+class AssetRightsholder(Base):
+    """A co-owner of an asset's rights. Shares are basis points (1/100 of a percent) and sum to 10,000."""
+
+    __tablename__ = "asset_rightsholders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    creator_id: Mapped[str | None] = mapped_column(ForeignKey("creators.id", ondelete="SET NULL"))
+    share_bp: Mapped[int] = mapped_column(Integer)
+
+    asset: Mapped[Asset] = relationship(back_populates="rightsholders")
 
 
 class AssetVersion(Base):

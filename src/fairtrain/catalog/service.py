@@ -4,30 +4,50 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import Select, extract, func, select
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile
 from fairtrain.catalog.analyse import Analysis
-from fairtrain.catalog.models import Asset, AssetFingerprint, AssetSource, AssetVersion, Scan, ScanError
+from fairtrain.catalog.models import (
+    Asset,
+    AssetCollection,
+    AssetFingerprint,
+    AssetLicence,
+    AssetRightsholder,
+    AssetSource,
+    AssetTag,
+    AssetVersion,
+    Collection,
+    Scan,
+    ScanError,
+)
 from fairtrain.db.base import utcnow
-from fairtrain.errors import NotFound
+from fairtrain.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
+    "AssetFilter",
     "FileStat",
     "Outcome",
     "UnknownAsset",
+    "add_licence",
+    "create_collection",
+    "delete_asset",
     "get_asset",
     "list_assets",
     "path_key",
     "record_import",
     "record_scan_error",
     "scan_errors",
+    "set_rightsholders",
+    "update_asset",
 ]
 
 
@@ -193,18 +213,6 @@ def get_asset(session: Session, asset_id: str) -> Asset:
     return asset
 
 
-def list_assets(
-    session: Session, *, creator: CreatorProfile, limit: int = 100, offset: int = 0
-) -> Sequence[Asset]:
-    return session.scalars(
-        select(Asset)
-        .where(Asset.creator_id == creator.id, Asset.deleted_at.is_(None))
-        .order_by(Asset.imported_at, Asset.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-
-
 def scan_errors(
     session: Session, *, creator: CreatorProfile, latest_only: bool = True
 ) -> Sequence[ScanError]:
@@ -215,3 +223,209 @@ def scan_errors(
         )
         query = query.where(ScanError.scan_id == latest)
     return session.scalars(query.order_by(ScanError.at, ScanError.id)).all()
+
+
+# --- browsing and editing ------------------------------------------------------------------------------
+
+TOTAL_SHARE_BP = 10_000  # 100 %, in basis points
+_TAG_RE = re.compile(r"^[\w][\w .-]{0,62}$")
+_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class AssetFilter:
+    kind: str | None = None
+    year: int | None = None  # year the work was made
+    collection: str | None = None  # collection slug
+    tag: str | None = None
+    licensed: bool | None = None  # has a recorded licence (True) or none (False)
+    search: str | None = None  # in the title
+
+
+def _filtered(creator: CreatorProfile, flt: AssetFilter) -> Select[Asset]:
+    query = select(Asset).where(Asset.creator_id == creator.id, Asset.deleted_at.is_(None))
+    if flt.kind:
+        query = query.where(Asset.kind == flt.kind)
+    if flt.year:
+        query = query.where(extract("year", Asset.created_at) == flt.year)
+    if flt.tag:
+        query = query.where(Asset.tag_rows.any(AssetTag.tag == flt.tag.strip().lower()))
+    if flt.collection:
+        query = query.where(
+            Asset.id.in_(
+                select(AssetCollection.asset_id)
+                .join(Collection, Collection.id == AssetCollection.collection_id)
+                .where(Collection.creator_id == creator.id, Collection.slug == flt.collection)
+            )
+        )
+    if flt.licensed is not None:
+        has = Asset.licences.any()
+        query = query.where(has if flt.licensed else ~has)
+    if flt.search:
+        pattern = "%" + flt.search.strip().lower().replace("%", r"\%").replace("_", r"\_") + "%"
+        query = query.where(func.lower(Asset.title).like(pattern, escape="\\"))
+    return query
+
+
+def list_assets(
+    session: Session,
+    *,
+    creator: CreatorProfile,
+    flt: AssetFilter | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Sequence[Asset]:
+    query = _filtered(creator, flt or AssetFilter())
+    return session.scalars(query.order_by(Asset.imported_at, Asset.id).limit(limit).offset(offset)).all()
+
+
+def count_assets(session: Session, *, creator: CreatorProfile, flt: AssetFilter | None = None) -> int:
+    query = _filtered(creator, flt or AssetFilter()).with_only_columns(func.count(Asset.id)).order_by(None)
+    return int(session.scalar(query) or 0)
+
+
+def _tags(values: list[str]) -> list[str]:
+    tags: list[str] = []
+    for value in values:
+        tag = value.strip().lower()
+        if not tag:
+            continue
+        if not _TAG_RE.match(tag):
+            raise InvalidInput(f"tag {value!r}: use up to 63 letters, digits, spaces, dots and hyphens")
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _urls(values: list[str]) -> list[str]:
+    urls = []
+    for value in values:
+        value = value.strip()
+        if not value:
+            continue
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise InvalidInput(f"publication URL {value!r} is not an absolute http(s) URL")
+        urls.append(value)
+    return urls
+
+
+def get_collection(session: Session, *, creator: CreatorProfile, slug: str) -> Collection:
+    collection = session.scalar(
+        select(Collection).where(Collection.creator_id == creator.id, Collection.slug == slug.strip().lower())
+    )
+    if collection is None:
+        raise NotFound(f"@{creator.handle} has no collection {slug!r}")
+    return collection
+
+
+def create_collection(
+    session: Session, *, creator: CreatorProfile, slug: str, name: str, description: str = ""
+) -> Collection:
+    slug = slug.strip().lower()
+    if not _SLUG_RE.match(slug):
+        raise InvalidInput("collection slug must be 1–64 lower-case letters, digits and hyphens")
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("collection name must be 1–200 characters")
+    exists = select(Collection.id).where(Collection.creator_id == creator.id, Collection.slug == slug)
+    if session.scalar(exists) is not None:
+        raise Conflict(f"@{creator.handle} already has a collection {slug!r}")
+    collection = Collection(
+        creator_id=creator.id, slug=slug, name=name.strip(), description=description.strip()
+    )
+    session.add(collection)
+    session.flush()
+    return collection
+
+
+_UNSET: object = object()
+
+
+def update_asset(
+    session: Session,
+    *,
+    asset: Asset,
+    title: str | None = None,
+    description: str | None = None,
+    published_on: date | object | None = _UNSET,
+    publication_urls: list[str] | None = None,
+    tags: list[str] | None = None,
+    add_tags: list[str] | None = None,
+    collections: list[str] | None = None,
+) -> Asset:
+    """Change what a person may edit; ``None`` (or unset ``published_on``) leaves a field as it is."""
+    if title is not None:
+        if not title.strip() or len(title) > 500:
+            raise InvalidInput("title must be 1–500 characters")
+        asset.title, asset.title_source = title.strip(), "user"
+    if description is not None:
+        asset.description = description.strip()
+    if published_on is not _UNSET:
+        asset.published_on = published_on  # type: ignore[assignment]
+    if publication_urls is not None:
+        asset.publication_urls = _urls(publication_urls)
+    if tags is not None or add_tags is not None:
+        wanted = _tags(tags if tags is not None else asset.tags + (add_tags or []))
+        asset.tag_rows = [row for row in asset.tag_rows if row.tag in wanted] + [
+            AssetTag(tag=tag) for tag in wanted if tag not in asset.tags
+        ]
+    if collections is not None:
+        creator = session.get(CreatorProfile, asset.creator_id)
+        assert creator is not None
+        asset.collections = [
+            get_collection(session, creator=creator, slug=slug) for slug in dict.fromkeys(collections)
+        ]
+    session.flush()
+    return asset
+
+
+def set_rightsholders(session: Session, *, asset: Asset, holders: list[tuple[str, int, str | None]]) -> Asset:
+    """Replace the co-rightsholders: (name, share in basis points, creator id or None), summing to 100 %."""
+    if holders:
+        if any(share <= 0 for _, share, _ in holders):
+            raise InvalidInput("every rightsholder's share must be above 0 %")
+        total = sum(share for _, share, _ in holders)
+        if total != TOTAL_SHARE_BP:
+            raise InvalidInput(f"rightsholder shares add up to {total / 100:g} %, not 100 %")
+        if any(not name.strip() for name, _, _ in holders):
+            raise InvalidInput("every rightsholder needs a name")
+    asset.rightsholders = [
+        AssetRightsholder(position=i, name=name.strip(), share_bp=share, creator_id=creator_id)
+        for i, (name, share, creator_id) in enumerate(holders)
+    ]
+    session.flush()
+    return asset
+
+
+def add_licence(
+    session: Session,
+    *,
+    asset: Asset,
+    licence_type: str,
+    licensee: str = "",
+    starts_on: date | None = None,
+    ends_on: date | None = None,
+    notes: str = "",
+) -> AssetLicence:
+    if not licence_type.strip():
+        raise InvalidInput("a licence needs a type, e.g. non-exclusive or CC-BY-4.0")
+    if starts_on and ends_on and ends_on < starts_on:
+        raise InvalidInput("a licence cannot end before it starts")
+    licence = AssetLicence(
+        licence_type=licence_type.strip(),
+        licensee=licensee.strip(),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        notes=notes.strip(),
+    )
+    asset.licences.append(licence)
+    session.flush()
+    return licence
+
+
+def delete_asset(session: Session, *, asset: Asset) -> Asset:
+    """Soft delete: the asset leaves every listing; its file stays in the store until a purge."""
+    if asset.deleted_at is None:
+        asset.deleted_at = utcnow()
+        session.flush()
+    return asset
