@@ -17,7 +17,7 @@ from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.web import api, pages
+from fairtrain.web import api, catalog_api, catalog_pages, pages
 from fairtrain.web.errors import install_error_handlers, too_large_app
 from fairtrain.web.headers import SecurityHeadersMiddleware
 from fairtrain.web.limits import BodySizeLimitMiddleware
@@ -59,7 +59,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = make_templates()
 
     # Added innermost first: the session wraps the size limit, so a 413 page still knows the session.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, on_too_large=too_large_app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        on_too_large=too_large_app,
+        upload_paths=(catalog_api.UPLOAD_PATH, catalog_pages.UPLOAD_PATH),
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret_key,
@@ -74,7 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router, tags=["v1"])
+    app.include_router(catalog_api.router)
     app.include_router(pages.router)
+    app.include_router(catalog_pages.router)
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

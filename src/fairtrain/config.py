@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted, in bytes; larger requests get 413.",
     )
+    max_upload_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Largest media file accepted by web and API uploads, in bytes; larger uploads get 413.",
+    )
     max_image_pixels: int = Field(
         100_000_000,
         gt=0,

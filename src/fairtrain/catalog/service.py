@@ -15,7 +15,7 @@ from sqlalchemy import Select, extract, func, select
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile
-from fairtrain.catalog.analyse import Analysis
+from fairtrain.catalog.analyse import Analysis, analyse_path
 from fairtrain.catalog.models import (
     Asset,
     AssetCollection,
@@ -29,6 +29,7 @@ from fairtrain.catalog.models import (
     Scan,
     ScanError,
 )
+from fairtrain.catalog.store import MediaStore
 from fairtrain.db.base import utcnow
 from fairtrain.errors import Conflict, InvalidInput, NotFound
 
@@ -38,9 +39,13 @@ __all__ = [
     "Outcome",
     "UnknownAsset",
     "add_licence",
+    "asset_file",
+    "count_assets",
     "create_collection",
     "delete_asset",
     "get_asset",
+    "get_collection",
+    "import_upload",
     "list_assets",
     "path_key",
     "record_import",
@@ -429,3 +434,34 @@ def delete_asset(session: Session, *, asset: Asset) -> Asset:
         asset.deleted_at = utcnow()
         session.flush()
     return asset
+
+
+def import_upload(
+    session: Session,
+    *,
+    creator: CreatorProfile,
+    path: Path,
+    filename: str,
+    store_root: Path,
+    max_pixels: int,
+) -> tuple[Asset, Outcome]:
+    """Import an uploaded file (already saved to ``path``) through the same path as a scan.
+
+    The file is probed before anything is stored, so a refused upload leaves no trace.
+    """
+    analysis = analyse_path(path, store_root=store_root, max_pixels=max_pixels)
+    return record_import(
+        session, creator=creator, analysis=analysis, storage="copy", filename=Path(filename).name or "upload"
+    )
+
+
+def asset_file(asset: Asset, *, store_root: Path) -> Path | None:
+    """Where the asset's current content can be read: the store copy, else a present source file."""
+    if asset.storage == "copy":
+        path = MediaStore(store_root).path_for(asset.sha256)
+        if path.is_file():
+            return path
+    for source in asset.sources:
+        if source.missing_since is None and source.sha256 == asset.sha256 and Path(source.path).is_file():
+            return Path(source.path)
+    return None

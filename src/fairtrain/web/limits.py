@@ -16,24 +16,36 @@ class BodyTooLarge(Exception):
 class BodySizeLimitMiddleware:
     """413 for a body over ``max_bytes``: at once from Content-Length, or while a chunked body streams in."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, on_too_large: ASGIApp) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        on_too_large: ASGIApp,
+        upload_paths: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
         self.on_too_large = on_too_large
+        # Media uploads may be far larger than forms; Starlette spools them to disk, not memory.
+        self.upload_paths = upload_paths
+        self.max_upload_bytes = max(max_upload_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_upload_bytes if scope["path"] in self.upload_paths else self.default_max
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared < 0 or declared > self.max_bytes:
+                if declared < 0 or declared > limit:
                     scope.setdefault("state", {})["body_error"] = (
-                        "malformed Content-Length" if declared < 0 else str(BodyTooLarge(self.max_bytes))
+                        "malformed Content-Length" if declared < 0 else str(BodyTooLarge(limit))
                     )
                     await self.on_too_large(scope, receive, send)
                     return
@@ -46,9 +58,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
-                    raise BodyTooLarge(self.max_bytes)
+                    raise BodyTooLarge(limit)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -64,5 +76,5 @@ class BodySizeLimitMiddleware:
             if started:
                 raise
         if exceeded and not started:
-            scope.setdefault("state", {})["body_error"] = str(BodyTooLarge(self.max_bytes))
+            scope.setdefault("state", {})["body_error"] = str(BodyTooLarge(limit))
             await self.on_too_large(scope, receive, send)

@@ -56,6 +56,7 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
         return [("Creators", "/creators"), ("Collectives", "/collectives"), ("API", "/api/docs")]
     links = [("Creators", "/creators"), ("Collectives", "/collectives")]
     if viewer.handle is not None:
+        links.append(("Catalog", "/catalog"))
         links.append(("My page", f"/@{viewer.handle}"))
     if viewer.has_role(Role.OPERATOR):
         links.append(("Operator", "/operator"))

@@ -1,0 +1,194 @@
+"""The creator's catalogue pages: upload, browse with filters, bulk edit, one asset's page."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse
+from starlette.responses import RedirectResponse, Response
+
+from fairtrain.catalog import service as catalog
+from fairtrain.catalog.dupes import near_duplicates
+from fairtrain.catalog.service import AssetFilter
+from fairtrain.catalog.thumbnails import thumbnail
+from fairtrain.errors import FairtrainError, InvalidInput, NotFound
+from fairtrain.web.catalog_api import import_uploaded, owned_asset, owned_creator
+from fairtrain.web.deps import DbDep, SettingsDep, UserDep
+from fairtrain.web.security import check_csrf
+from fairtrain.web.templating import render
+
+__all__ = ["UPLOAD_PATH", "router"]
+
+router = APIRouter(prefix="/catalog", dependencies=[Depends(check_csrf)], include_in_schema=False)
+
+UPLOAD_PATH = "/catalog/upload"
+PAGE_SIZE = 60
+KINDS = ("image", "text", "audio", "video")
+
+
+def _filter_from(request: Request) -> AssetFilter:
+    params = request.query_params
+    year = params.get("year", "")
+    licensed = {"yes": True, "no": False}.get(params.get("licensed", ""))
+    return AssetFilter(
+        kind=params.get("kind") if params.get("kind") in KINDS else None,
+        year=int(year) if year.isdigit() else None,
+        collection=params.get("collection") or None,
+        tag=params.get("tag") or None,
+        licensed=licensed,
+        search=params.get("q") or None,
+    )
+
+
+def _catalog_page(
+    request: Request, db: DbDep, user: UserDep, *, status_code: int = 200, **extra: object
+) -> Response:
+    creator = owned_creator(db, user, request.query_params.get("creator"))
+    flt = _filter_from(request)
+    page = max(1, int(p) if (p := request.query_params.get("page", "1")).isdigit() else 1)
+    assets = catalog.list_assets(db, creator=creator, flt=flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    total = catalog.count_assets(db, creator=creator, flt=flt)
+    query = {k: v for k, v in request.query_params.items() if k != "page" and v}
+    return render(
+        request,
+        "catalog.html",
+        {
+            "creator": creator,
+            "assets": assets,
+            "total": total,
+            "flt": flt,
+            "kinds": KINDS,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "query": urlencode(query),
+            "licensed": request.query_params.get("licensed", ""),
+            **extra,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("")
+def catalog_page(request: Request, db: DbDep, user: UserDep) -> Response:
+    return _catalog_page(request, db, user, notice=request.query_params.get("notice"))
+
+
+@router.post("/upload")
+def upload(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    user: UserDep,
+    files: Annotated[list[UploadFile], File()],
+) -> Response:
+    creator = owned_creator(db, user, request.query_params.get("creator"))
+    results: list[tuple[str, str, str | None]] = []  # (file name, outcome or error, asset id)
+    status = 200
+    for upload_file in files:
+        name = upload_file.filename or "upload"
+        try:
+            with db.begin_nested():  # one file failing leaves the others imported
+                asset, outcome = import_uploaded(db, settings, creator, upload_file)
+            results.append((name, outcome.value, asset.id))
+        except FairtrainError as exc:
+            results.append((name, exc.message, None))
+            status = exc.status_code if len(files) == 1 else status
+    return _catalog_page(request, db, user, results=results, status_code=status)
+
+
+@router.post("/bulk")
+def bulk_edit(
+    request: Request,
+    db: DbDep,
+    user: UserDep,
+    asset_ids: Annotated[list[str], Form()],
+    published_on: Annotated[str, Form()] = "",
+    add_tags: Annotated[str, Form()] = "",
+) -> Response:
+    day = _parse_date(published_on)
+    tags = [t for t in add_tags.split(",") if t.strip()]
+    for asset_id in asset_ids:
+        asset, _ = owned_asset(db, user, asset_id)
+        if day is not None:
+            catalog.update_asset(db, asset=asset, published_on=day)
+        if tags:
+            catalog.update_asset(db, asset=asset, add_tags=tags)
+    return RedirectResponse(f"/catalog?notice=updated-{len(asset_ids)}", status_code=303)
+
+
+def _parse_date(value: str) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@router.get("/assets/{asset_id}")
+def asset_page(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Response:
+    asset, creator = owned_asset(db, user, asset_id)
+    pairs = near_duplicates(db, creator_id=creator.id, involving={asset.id})
+    near = []
+    for pair in pairs:
+        other_id = pair.other_id if pair.asset_id == asset.id else pair.asset_id
+        near.append((catalog.get_asset(db, other_id), pair))
+    present = [s for s in asset.sources if s.missing_since is None]
+    missing = [s for s in asset.sources if s.missing_since is not None]
+    return render(
+        request,
+        "asset.html",
+        {
+            "asset": asset,
+            "creator": creator,
+            "near": near,
+            "present": present,
+            "missing": missing,
+            "notice": request.query_params.get("notice"),
+        },
+    )
+
+
+@router.post("/assets/{asset_id}")
+def edit_asset(
+    request: Request,
+    db: DbDep,
+    user: UserDep,
+    asset_id: str,
+    title: Annotated[str, Form()],
+    description: Annotated[str, Form()] = "",
+    published_on: Annotated[str, Form()] = "",
+    publication_urls: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
+) -> Response:
+    asset, _ = owned_asset(db, user, asset_id)
+    catalog.update_asset(
+        db,
+        asset=asset,
+        title=title,
+        description=description,
+        published_on=_parse_date(published_on),
+        publication_urls=publication_urls.split(),
+        tags=[t for t in tags.split(",") if t.strip()],
+    )
+    return RedirectResponse(f"/catalog/assets/{asset.id}?notice=saved", status_code=303)
+
+
+@router.post("/assets/{asset_id}/delete")
+def delete(db: DbDep, user: UserDep, asset_id: str) -> Response:
+    asset, _ = owned_asset(db, user, asset_id)
+    catalog.delete_asset(db, asset=asset)
+    return RedirectResponse("/catalog?notice=deleted", status_code=303)
+
+
+@router.get("/assets/{asset_id}/thumb")
+def asset_thumbnail(db: DbDep, settings: SettingsDep, user: UserDep, asset_id: str) -> Response:
+    asset, _ = owned_asset(db, user, asset_id)
+    source = catalog.asset_file(asset, store_root=settings.media_dir)
+    thumb = thumbnail(asset, source=source, cache_dir=settings.data_dir / "thumbs") if source else None
+    if thumb is None:
+        raise NotFound("no thumbnail for this asset")
+    return FileResponse(thumb, media_type="image/webp", headers={"Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fairtrain.accounts import service as accounts
+from fairtrain.accounts.demo import seed_demo
+from fairtrain.accounts.tokens import create_api_token
+from fairtrain.catalog.models import Asset
+from tests.catalog.media import photo
+from tests.helpers import csrf, log_in
+
+
+@pytest.fixture
+def tokens(db: Session) -> dict[str, str]:
+    seed_demo(db, min_password_length=10)
+    out = {}
+    for email in ("mira@demo.example.com", "jonas@demo.example.com", "operator@demo.example.com"):
+        out[email.split("@")[0]] = create_api_token(db, user=accounts.get_user_by_email(db, email), name="t")[
+            1
+        ]
+    db.commit()
+    return out
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _jpeg(tmp_path: Path, seed: int = 1) -> bytes:
+    return photo(tmp_path / f"p{seed}.jpg", seed=seed, exif_date="2022:03:04 10:00:00").read_bytes()
+
+
+def _media_files(settings) -> list[Path]:  # type: ignore[no-untyped-def]
+    media = settings.media_dir
+    return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+
+
+def test_api_upload_list_edit_delete(
+    client: TestClient, tokens: dict[str, str], tmp_path: Path, settings
+) -> None:  # type: ignore[no-untyped-def]
+    mira = _auth(tokens["mira"])
+    data = _jpeg(tmp_path)
+    created = client.post("/api/v1/assets", files={"file": ("harbour.jpg", data, "image/jpeg")}, headers=mira)
+    assert created.status_code == 201, created.text
+    asset = created.json()
+    assert asset["outcome"] == "new" and asset["kind"] == "image" and asset["creator"] == "mira"
+    assert asset["title"] == "harbour" and asset["created_source"] == "exif"
+    assert {"phash64", "dhash64", "pdq256"} <= set(asset["fingerprints"])
+    again = client.post("/api/v1/assets", files={"file": ("copy.jpg", data, "image/jpeg")}, headers=mira)
+    assert (
+        again.status_code == 200
+        and again.json()["outcome"] == "duplicate"
+        and again.json()["id"] == asset["id"]
+    )
+    text = client.post(
+        "/api/v1/assets",
+        files={"file": ("notes.md", b"# Tide tables\n\nLow water at noon today.\n", "text/plain")},
+        headers=mira,
+    )
+    assert text.json()["mime"] == "text/markdown" and text.json()["title"] == "Tide tables"
+
+    listing = client.get("/api/v1/assets", headers=mira).json()
+    assert listing["total"] == 2
+    assert client.get("/api/v1/assets", params={"kind": "text"}, headers=mira).json()["total"] == 1
+    assert client.get("/api/v1/assets", params={"q": "TIDE"}, headers=mira).json()["total"] == 1
+    assert client.get("/api/v1/assets", params={"year": 2022}, headers=mira).json()["total"] == 1
+
+    edit = client.patch(
+        f"/api/v1/assets/{asset['id']}",
+        json={
+            "title": "Harbour at dawn",
+            "published_on": "2022-05-01",
+            "tags": ["Sea", "harbour", "sea"],
+            "publication_urls": ["https://mira.example.com/harbour"],
+        },
+        headers=mira,
+    )
+    assert edit.status_code == 200, edit.text
+    assert edit.json()["tags"] == ["sea", "harbour"] or sorted(edit.json()["tags"]) == ["harbour", "sea"]
+    assert edit.json()["published_on"] == "2022-05-01"
+    assert client.get("/api/v1/assets", params={"tag": "sea"}, headers=mira).json()["total"] == 1
+    assert client.get("/api/v1/assets", params={"licensed": False}, headers=mira).json()["total"] == 2
+    bad = client.patch(f"/api/v1/assets/{asset['id']}", json={"publication_urls": ["ftp://x"]}, headers=mira)
+    assert bad.status_code == 422 and "publication URL" in bad.json()["detail"]
+
+    # Another creator cannot see it; an operator can.
+    assert client.get(f"/api/v1/assets/{asset['id']}", headers=_auth(tokens["jonas"])).status_code == 404
+    assert (
+        client.get("/api/v1/assets", params={"creator": "mira"}, headers=_auth(tokens["jonas"])).status_code
+        == 403
+    )
+    assert client.get(f"/api/v1/assets/{asset['id']}", headers=_auth(tokens["operator"])).status_code == 200
+
+    assert client.delete(f"/api/v1/assets/{asset['id']}", headers=mira).status_code == 204
+    assert client.get(f"/api/v1/assets/{asset['id']}", headers=mira).status_code == 404
+    assert client.get("/api/v1/assets", headers=mira).json()["total"] == 1
+    assert len(_media_files(settings)) == 2  # soft delete keeps the file
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "status", "code"),
+    [
+        ("blob.bin", bytes(range(256)) * 16, 415, "unsupported_media"),
+        ("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 50, 422, "corrupt_media"),
+        ("empty.txt", b"", 422, "empty_file"),
+    ],
+)
+def test_refused_uploads_store_nothing(  # type: ignore[no-untyped-def]
+    client: TestClient,
+    tokens: dict[str, str],
+    db: Session,
+    settings,
+    name: str,
+    content: bytes,
+    status: int,
+    code: str,
+) -> None:
+    response = client.post(
+        "/api/v1/assets",
+        files={"file": (name, content, "application/octet-stream")},
+        headers=_auth(tokens["mira"]),
+    )
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+    assert db.scalar(select(func.count(Asset.id))) == 0
+    assert _media_files(settings) == []
+    assert not list((settings.data_dir / "tmp").glob("*")) if (settings.data_dir / "tmp").exists() else True
+
+
+def test_upload_size_limit(settings, tokens: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from fairtrain.app import create_app
+
+    app = create_app(settings.model_copy(update={"max_upload_bytes": 10_000}))
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/v1/assets",
+            files={"file": ("big.txt", b"word " * 5000, "text/plain")},
+            headers=_auth(tokens["mira"]),
+        )
+        assert response.status_code == 413
+    app.state.engine.dispose()
+
+
+def test_catalog_pages_upload_browse_bulk_edit(
+    client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    log_in(client, "mira@demo.example.com", "demo-creator-harbour-17")
+    page = client.get("/catalog")
+    assert page.status_code == 200 and "0 assets" in page.text
+    upload = client.post(
+        "/catalog/upload",
+        data={"csrf_token": csrf(client, "/catalog")},
+        files=[
+            ("files", ("one.jpg", _jpeg(tmp_path, 1), "image/jpeg")),
+            ("files", ("two.jpg", _jpeg(tmp_path, 2), "image/jpeg")),
+            ("files", ("bad.bin", b"\x00\x01" * 100, "application/octet-stream")),
+        ],
+    )
+    assert upload.status_code == 200
+    assert upload.text.count('data-testid="asset-card"') == 2
+    assert (
+        "not a supported" in upload.text.lower()
+        or "unsupported" in upload.text.lower()
+        or "bad.bin" in upload.text
+    )
+    ids = [chunk.split('"', 1)[0] for chunk in upload.text.split('name="asset_ids" value="')[1:]]
+    thumb = client.get(f"/catalog/assets/{ids[0]}/thumb")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
+    asset_page = client.get(f"/catalog/assets/{ids[0]}")
+    assert "phash64" in asset_page.text and "pdq256" in asset_page.text
+    bulk = client.post(
+        "/catalog/bulk",
+        data={
+            "csrf_token": csrf(client, "/catalog"),
+            "asset_ids": ids,
+            "published_on": "2023-01-15",
+            "add_tags": "coast",
+        },
+        follow_redirects=False,
+    )
+    assert bulk.status_code == 303
+    filtered = client.get("/catalog", params={"tag": "coast"})
+    assert "2 assets" in filtered.text and "published 2023-01-15" in filtered.text
+    single_bad = client.post(
+        "/catalog/upload",
+        data={"csrf_token": csrf(client, "/catalog")},
+        files=[("files", ("x.bin", b"\x00" * 64, "application/octet-stream"))],
+    )
+    assert single_bad.status_code == 415
+
+
+def test_catalog_needs_a_creator(client: TestClient, tokens: dict[str, str]) -> None:
+    log_in(client, "fan@demo.example.com", "demo-fan-meadow-63")
+    assert client.get("/catalog").status_code == 403
+    client.cookies.clear()
+    assert client.get("/catalog", follow_redirects=False).status_code == 303
