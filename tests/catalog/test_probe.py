@@ -355,6 +355,14 @@ def test_heic_without_the_plugin_is_unsupported(monkeypatch: pytest.MonkeyPatch)
     assert caught.value.status_code == 415
 
 
+def test_heic_photo_is_read_through_pillow_heif() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (96, 64), (30, 120, 200)).save(out, "HEIF")
+    probe = probe_bytes(out.getvalue(), filename="IMG_0001.HEIC")
+    assert (probe.kind, probe.mime, probe.width, probe.height) == ("image", "image/heic", 96, 64)
+    assert probe.image is not None and probe.image.mode == "RGB"
+
+
 def test_damaged_png_is_corrupt() -> None:
     data = bytearray(_image("PNG"))
     data[20] ^= 0xFF  # inside IHDR: its CRC no longer matches

@@ -94,6 +94,13 @@ _PILLOW_FORMATS = {
 }
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 
+try:  # HEIC/HEIF (phone photos): the pillow-heif plugin ships libheif in its wheel
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - a dependency; kept optional so a broken wheel only loses HEIC
+    pass
+
 
 class MediaError(InvalidInput):
     code = "media_error"
