@@ -24,13 +24,14 @@ chromium:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null \
 	  || echo "could not install chromium: browser tests will be skipped"; }
 
-# Chromaprint (audio fingerprints) is a Debian library; without it audio imports carry no fingerprint.
+# Debian packages the catalogue uses when present: Chromaprint (audio fingerprints) and ffmpeg (video
+# keyframes and WebM facts). Without them those files are still imported, without the fingerprint.
 system-libs:
-	@ldconfig -p 2>/dev/null | grep -q libchromaprint || { \
-	  echo "installing Debian's libchromaprint1 for audio fingerprints"; \
+	@{ ldconfig -p 2>/dev/null | grep -q libchromaprint && command -v ffmpeg >/dev/null; } || { \
+	  echo "installing Debian's libchromaprint1 and ffmpeg for audio and video fingerprints"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libchromaprint1 >/dev/null \
-	  || echo "could not install libchromaprint1: audio files will be imported without a fingerprint"; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libchromaprint1 ffmpeg >/dev/null \
+	  || echo "could not install libchromaprint1/ffmpeg: audio and video are imported without fingerprints"; }
 
 run: install system-libs
 	$(BIN)/fairtrain init

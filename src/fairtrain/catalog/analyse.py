@@ -5,7 +5,7 @@ Runs in worker processes during a scan, so its input and output are plain, pickl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from fairtrain.catalog.fingerprints import (
 )
 from fairtrain.catalog.probe import MediaError, Probe, probe_bytes, probe_file
 from fairtrain.catalog.store import MediaStore, hash_file
+from fairtrain.catalog.video import keyframe, video_facts
 
 __all__ = ["Analysis", "analyse_bytes", "analyse_path"]
 
@@ -47,6 +48,10 @@ def _fingerprints(probe: Probe, path: Path | None) -> list[Fingerprint]:
     if probe.kind == "audio" and path is not None:
         chroma = audio_fingerprint(path)
         return [chroma] if chroma else []
+    if probe.kind == "video" and path is not None:
+        # The middle frame stands for the video: titles and fades sit at the ends.
+        frame = keyframe(path, at_ms=(probe.duration_ms or 0) // 2)
+        return image_fingerprints(frame) if frame is not None else []
     return []
 
 
@@ -68,12 +73,27 @@ def _analysis(probe: Probe, sha256: str, size: int, fingerprints: list[Fingerpri
     )
 
 
+def _with_video_facts(probe: Probe, path: Path) -> Probe:
+    """Fill what the container headers did not say (e.g. WebM) from ffprobe, when it is installed."""
+    if probe.kind != "video" or (probe.duration_ms and probe.width and probe.height):
+        return probe
+    facts = video_facts(path)
+    if facts is None:
+        return probe
+    return replace(
+        probe,
+        duration_ms=probe.duration_ms or facts.duration_ms,
+        width=probe.width or facts.width,
+        height=probe.height or facts.height,
+    )
+
+
 def analyse_path(path: Path, *, store_root: Path | None, max_pixels: int) -> Analysis:
     """Probe and fingerprint ``path``; copy it into the store unless ``store_root`` is None (reference).
 
     Raises ``MediaError`` for a file that is not importable; nothing is stored then.
     """
-    probe = probe_file(path, max_pixels=max_pixels)
+    probe = _with_video_facts(probe_file(path, max_pixels=max_pixels), path)
     fingerprints = _fingerprints(probe, path)
     sha256, size = MediaStore(store_root).ingest(path) if store_root is not None else hash_file(path)
     return _analysis(probe, sha256, size, fingerprints)

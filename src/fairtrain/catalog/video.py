@@ -1,0 +1,111 @@
+"""Video keyframes and container facts through ffmpeg/ffprobe, when the Makefile has installed them.
+
+Without the tools, videos are still catalogued (type, size, hash, and what the probe reads from MP4/MOV
+headers); they just carry no keyframe fingerprint.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess  # runs ffmpeg/ffprobe with fixed arguments, never through a shell
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image
+
+__all__ = ["VideoFacts", "ffmpeg_available", "keyframe", "video_facts"]
+
+_TIMEOUT = 60
+
+
+@cache
+def _tool(name: str) -> str | None:
+    return shutil.which(name)
+
+
+def ffmpeg_available() -> bool:
+    return _tool("ffmpeg") is not None and _tool("ffprobe") is not None
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    duration_ms: int | None
+    width: int | None
+    height: int | None
+
+
+def video_facts(path: Path) -> VideoFacts | None:
+    """Duration and frame size from ffprobe; None without ffprobe or when it cannot read the file."""
+    ffprobe = _tool("ffprobe")
+    if ffprobe is None:
+        return None
+    try:
+        result = subprocess.run(  # noqa: S603
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
+                "--",
+                str(path),
+            ],
+            capture_output=True,
+            timeout=_TIMEOUT,
+            check=True,
+        )
+        data = json.loads(result.stdout)
+    except (subprocess.SubprocessError, OSError, ValueError):
+        return None
+    video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
+    duration = data.get("format", {}).get("duration")
+    width = int(video["width"]) if video and video.get("width") else None
+    height = int(video["height"]) if video and video.get("height") else None
+    try:
+        duration_ms = round(float(duration) * 1000) if duration is not None else None
+    except ValueError:
+        duration_ms = None
+    return VideoFacts(duration_ms, width, height)
+
+
+def keyframe(path: Path, *, at_ms: int) -> Image.Image | None:
+    """The frame nearest ``at_ms`` as an RGB image (long side ≤ 1024 px), or None."""
+    ffmpeg = _tool("ffmpeg")
+    if ffmpeg is None:
+        return None
+    try:
+        result = subprocess.run(  # noqa: S603
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-nostdin",
+                "-ss",
+                f"{max(at_ms, 0) / 1000:.3f}",
+                "-i",
+                str(path),
+                "-frames:v",
+                "1",
+                "-vf",
+                "scale='min(1024,iw)':-2",
+                "-f",
+                "image2pipe",
+                "-vcodec",
+                "png",
+                "-",
+            ],
+            capture_output=True,
+            timeout=_TIMEOUT,
+            check=True,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None
+    if not result.stdout:
+        return None
+    with Image.open(io.BytesIO(result.stdout)) as frame:
+        return frame.convert("RGB")
