@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router, tags=["v1"])
     app.include_router(catalog_api.router)
+    app.include_router(catalog_api.collections_router)
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
 

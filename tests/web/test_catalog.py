@@ -199,3 +199,78 @@ def test_catalog_needs_a_creator(client: TestClient, tokens: dict[str, str]) -> 
     assert client.get("/catalog").status_code == 403
     client.cookies.clear()
     assert client.get("/catalog", follow_redirects=False).status_code == 303
+
+
+def test_licences_rightsholders_and_collections_api(
+    client: TestClient, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    mira = _auth(tokens["mira"])
+    asset_id = client.post(
+        "/api/v1/assets", files={"file": ("a.jpg", _jpeg(tmp_path), "image/jpeg")}, headers=mira
+    ).json()["id"]
+    licence = client.post(
+        f"/api/v1/assets/{asset_id}/licences",
+        json={
+            "licence_type": "non-exclusive",
+            "licensee": "Stock Agency",
+            "starts_on": "2024-01-01",
+            "ends_on": "2026-12-31",
+        },
+        headers=mira,
+    )
+    assert licence.status_code == 201 and licence.json()["licences"][0]["licensee"] == "Stock Agency"
+    backwards = client.post(
+        f"/api/v1/assets/{asset_id}/licences",
+        json={"licence_type": "x", "starts_on": "2025-01-01", "ends_on": "2024-01-01"},
+        headers=mira,
+    )
+    assert backwards.status_code == 422 and "end before it starts" in backwards.json()["detail"]
+    assert client.get("/api/v1/assets", params={"licensed": True}, headers=mira).json()["total"] == 1
+
+    holders = [
+        {"name": "Mira Okafor", "share_percent": "66.67", "creator": "mira"},
+        {"name": "Sam Reed", "share_percent": "33.33"},
+    ]
+    ok = client.put(f"/api/v1/assets/{asset_id}/rightsholders", json=holders, headers=mira)
+    assert ok.status_code == 200, ok.text
+    assert [r["share_percent"] for r in ok.json()["rightsholders"]] == ["66.67", "33.33"]
+    for bad, message in (
+        ([{"name": "A", "share_percent": "50"}, {"name": "B", "share_percent": "49.99"}], "99.99 %"),
+        ([{"name": "A", "share_percent": "100.001"}], "share_percent"),
+        ([{"name": "A", "share_percent": "NaN"}], "share_percent"),
+    ):
+        response = client.put(f"/api/v1/assets/{asset_id}/rightsholders", json=bad, headers=mira)
+        assert response.status_code == 422 and message in response.text
+    assert len(client.get(f"/api/v1/assets/{asset_id}", headers=mira).json()["rightsholders"]) == 2
+
+    created = client.post("/api/v1/collections", json={"slug": "harbours", "name": "Harbours"}, headers=mira)
+    assert created.status_code == 201
+    assert (
+        client.post("/api/v1/collections", json={"slug": "harbours", "name": "x"}, headers=mira).status_code
+        == 409
+    )
+    client.patch(f"/api/v1/assets/{asset_id}", json={"collections": ["harbours"]}, headers=mira)
+    assert client.get("/api/v1/assets", params={"collection": "harbours"}, headers=mira).json()["total"] == 1
+    missing = client.patch(f"/api/v1/assets/{asset_id}", json={"collections": ["nope"]}, headers=mira)
+    assert missing.status_code == 404
+    assert [c["slug"] for c in client.get("/api/v1/collections", headers=mira).json()] == ["harbours"]
+
+
+def test_purge_removes_only_unused_files(
+    db: Session, settings, tokens: dict[str, str], client: TestClient, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from fairtrain.catalog.service import purge_deleted
+
+    mira = _auth(tokens["mira"])
+    first = client.post(
+        "/api/v1/assets", files={"file": ("a.jpg", _jpeg(tmp_path, 1), "image/jpeg")}, headers=mira
+    )
+    second = client.post(
+        "/api/v1/assets", files={"file": ("b.jpg", _jpeg(tmp_path, 2), "image/jpeg")}, headers=mira
+    )
+    client.delete(f"/api/v1/assets/{first.json()['id']}", headers=mira)
+    creator = accounts.get_creator(db, "mira")
+    removed, freed = purge_deleted(db, creator=creator, store_root=settings.media_dir)
+    assert removed == 1 and freed == first.json()["size"]
+    remaining = _media_files(settings)
+    assert [p.name for p in remaining] == [second.json()["sha256"]]

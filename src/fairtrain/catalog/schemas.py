@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fairtrain.catalog.models import Asset
 
-__all__ = ["AssetPublic", "AssetUpdate", "LicencePublic", "RightsholderPublic"]
+__all__ = [
+    "AssetPublic",
+    "AssetUpdate",
+    "CollectionCreate",
+    "CollectionPublic",
+    "LicenceCreate",
+    "LicencePublic",
+    "RightsholderIn",
+    "RightsholderPublic",
+    "percent_to_bp",
+]
+
+
+def percent_to_bp(value: str) -> int:
+    """'33.33' -> 3333 basis points, exactly (no float); at most two decimals."""
+    try:
+        amount = Decimal(value.strip())
+    except (InvalidOperation, AttributeError):
+        raise ValueError(f"{value!r} is not a percentage") from None
+    if not amount.is_finite() or not 0 <= amount <= 100:
+        raise ValueError(f"{value!r} is not a percentage between 0 and 100")
+    bp = amount * 100
+    if bp != bp.to_integral_value():
+        raise ValueError(f"{value!r}: use at most two decimals")
+    return int(bp)
 
 
 class LicencePublic(BaseModel):
@@ -108,3 +133,44 @@ class AssetUpdate(BaseModel):
     collections: list[str] | None = Field(
         None, description="Collection slugs; replaces the asset's collections."
     )
+
+
+class LicenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    licence_type: str = Field(min_length=1, max_length=120, examples=["non-exclusive", "CC-BY-4.0"])
+    licensee: str = Field("", max_length=200)
+    starts_on: date | None = None
+    ends_on: date | None = None
+    notes: str = Field("", max_length=5000)
+
+
+class RightsholderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    share_percent: str = Field(description="Exact decimal string, at most two decimals: '33.34'.")
+    creator: str | None = Field(None, description="Handle, when the rightsholder is a creator here.")
+
+    @field_validator("share_percent")
+    @classmethod
+    def _exact(cls, value: str) -> str:
+        percent_to_bp(value)
+        return value
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=5000)
+
+
+class CollectionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    slug: str
+    name: str
+    description: str

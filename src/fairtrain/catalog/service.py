@@ -47,9 +47,12 @@ __all__ = [
     "get_collection",
     "import_upload",
     "list_assets",
+    "list_collections",
     "path_key",
+    "purge_deleted",
     "record_import",
     "record_scan_error",
+    "remove_licence",
     "scan_errors",
     "set_rightsholders",
     "update_asset",
@@ -465,3 +468,48 @@ def asset_file(asset: Asset, *, store_root: Path) -> Path | None:
         if source.missing_since is None and source.sha256 == asset.sha256 and Path(source.path).is_file():
             return Path(source.path)
     return None
+
+
+def purge_deleted(session: Session, *, creator: CreatorProfile, store_root: Path) -> tuple[int, int]:
+    """Remove from the media store the files of deleted assets that no live asset still uses.
+
+    The rows stay (the catalogue keeps its history); returns (files removed, bytes freed).
+    """
+    store = MediaStore(store_root)
+    # Any creator's live asset, in any of its versions, keeps a file: the store is shared by content.
+    live = set(
+        session.scalars(
+            select(AssetVersion.sha256)
+            .join(Asset, Asset.id == AssetVersion.asset_id)
+            .where(Asset.deleted_at.is_(None))
+        )
+    )
+    deleted = session.scalars(
+        select(AssetVersion)
+        .join(Asset, Asset.id == AssetVersion.asset_id)
+        .where(Asset.creator_id == creator.id, Asset.deleted_at.is_not(None), Asset.storage == "copy")
+    ).all()
+    removed = freed = 0
+    for version in deleted:
+        if version.sha256 in live:
+            continue
+        path = store.path_for(version.sha256)
+        if path.is_file():
+            freed += path.stat().st_size
+            path.unlink()
+            removed += 1
+    return removed, freed
+
+
+def remove_licence(session: Session, *, asset: Asset, licence_id: str) -> None:
+    licence = next((lic for lic in asset.licences if lic.id == licence_id), None)
+    if licence is None:
+        raise NotFound(f"asset {asset.id} has no licence {licence_id}")
+    asset.licences.remove(licence)
+    session.flush()
+
+
+def list_collections(session: Session, *, creator: CreatorProfile) -> Sequence[Collection]:
+    return session.scalars(
+        select(Collection).where(Collection.creator_id == creator.id).order_by(Collection.name)
+    ).all()

@@ -13,14 +13,22 @@ from fairtrain.accounts.schemas import ApiError, Page
 from fairtrain.catalog import service as catalog
 from fairtrain.catalog.models import Asset
 from fairtrain.catalog.probe import MediaTooLarge
-from fairtrain.catalog.schemas import AssetPublic, AssetUpdate
+from fairtrain.catalog.schemas import (
+    AssetPublic,
+    AssetUpdate,
+    CollectionCreate,
+    CollectionPublic,
+    LicenceCreate,
+    RightsholderIn,
+    percent_to_bp,
+)
 from fairtrain.catalog.service import AssetFilter, Outcome
 from fairtrain.config import Settings
 from fairtrain.errors import Forbidden
 from fairtrain.web.deps import ApiUserDep, DbDep, SettingsDep
 from fairtrain.web.uploads import saved_upload
 
-__all__ = ["UPLOAD_PATH", "owned_asset", "owned_creator", "router"]
+__all__ = ["UPLOAD_PATH", "collections_router", "owned_asset", "owned_creator", "router"]
 
 UPLOAD_PATH = "/api/v1/assets"
 
@@ -147,3 +155,59 @@ def update_asset(db: DbDep, user: ApiUserDep, asset_id: str, changes: AssetUpdat
 def delete_asset(db: DbDep, user: ApiUserDep, asset_id: str) -> None:
     asset, _ = owned_asset(db, user, asset_id)
     catalog.delete_asset(db, asset=asset)
+
+
+@router.post("/{asset_id}/licences", summary="Record an existing licence of an asset", status_code=201)
+def add_licence(db: DbDep, user: ApiUserDep, asset_id: str, licence: LicenceCreate) -> AssetPublic:
+    asset, owner = owned_asset(db, user, asset_id)
+    catalog.add_licence(db, asset=asset, **licence.model_dump())
+    return AssetPublic.of(asset, handle=owner.handle)
+
+
+@router.delete("/{asset_id}/licences/{licence_id}", summary="Remove a recorded licence", status_code=204)
+def remove_licence(db: DbDep, user: ApiUserDep, asset_id: str, licence_id: str) -> None:
+    asset, _ = owned_asset(db, user, asset_id)
+    catalog.remove_licence(db, asset=asset, licence_id=licence_id)
+
+
+@router.put("/{asset_id}/rightsholders", summary="Set the co-rightsholders (shares must sum to 100 %)")
+def set_rightsholders(
+    db: DbDep, user: ApiUserDep, asset_id: str, holders: list[RightsholderIn]
+) -> AssetPublic:
+    asset, owner = owned_asset(db, user, asset_id)
+    rows = [
+        (
+            h.name,
+            percent_to_bp(h.share_percent),
+            accounts.get_creator(db, h.creator).id if h.creator else None,
+        )
+        for h in holders
+    ]
+    catalog.set_rightsholders(db, asset=asset, holders=rows)
+    return AssetPublic.of(asset, handle=owner.handle)
+
+
+collections_router = APIRouter(prefix="/api/v1/collections", tags=["catalog"], responses=router.responses)
+
+
+@collections_router.get("", summary="A catalogue's collections")
+def list_collections(
+    db: DbDep,
+    user: ApiUserDep,
+    creator: Annotated[str | None, Query(description="Handle; default: yours.")] = None,
+) -> list[CollectionPublic]:
+    owner = owned_creator(db, user, creator)
+    return [CollectionPublic.model_validate(c) for c in catalog.list_collections(db, creator=owner)]
+
+
+@collections_router.post("", summary="Create a collection", status_code=201)
+def create_collection(
+    db: DbDep,
+    user: ApiUserDep,
+    collection: CollectionCreate,
+    creator: Annotated[str | None, Query(description="Handle; default: yours.")] = None,
+) -> CollectionPublic:
+    owner = owned_creator(db, user, creator)
+    return CollectionPublic.model_validate(
+        catalog.create_collection(db, creator=owner, **collection.model_dump())
+    )
