@@ -274,3 +274,31 @@ def test_purge_removes_only_unused_files(
     assert removed == 1 and freed == first.json()["size"]
     remaining = _media_files(settings)
     assert [p.name for p in remaining] == [second.json()["sha256"]]
+
+
+def test_asset_page_rights_forms(client: TestClient, tokens: dict[str, str], tmp_path: Path) -> None:
+    asset_id = client.post(
+        "/api/v1/assets",
+        files={"file": ("a.jpg", _jpeg(tmp_path), "image/jpeg")},
+        headers=_auth(tokens["mira"]),
+    ).json()["id"]
+    log_in(client, "mira@demo.example.com", "demo-creator-harbour-17")
+    page = f"/catalog/assets/{asset_id}"
+
+    def post(path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+        return client.post(
+            f"{page}/{path}", data={"csrf_token": csrf(client, page), **data}, follow_redirects=False
+        )
+
+    assert post("rightsholders", {"holders": "Mira: 60\nSam Reed: 40.00"}).status_code == 303
+    assert "Sam Reed: 40.00 %" in client.get(page).text
+    bad = post("rightsholders", {"holders": "Mira: 60\nSam: 30"})
+    assert bad.status_code == 422 and "90 %" in bad.text
+    assert "Sam Reed: 40.00 %" in client.get(page).text  # unchanged
+    assert post("licences", {"licence_type": "CC-BY-4.0", "licensee": "Anyone"}).status_code == 303
+    assert "CC-BY-4.0 to Anyone" in client.get(page).text
+    assert post("collections", {"new_collection": "Harbour Series"}).status_code == 303
+    assert (
+        client.get("/catalog", params={"collection": "harbour-series"}).text.count('data-testid="asset-card"')
+        == 1
+    )

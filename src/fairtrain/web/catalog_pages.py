@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from fairtrain.catalog import service as catalog
 from fairtrain.catalog.dupes import near_duplicates
+from fairtrain.catalog.schemas import percent_to_bp
 from fairtrain.catalog.service import AssetFilter
 from fairtrain.catalog.thumbnails import thumbnail
 from fairtrain.errors import FairtrainError, InvalidInput, NotFound
@@ -128,8 +129,9 @@ def _parse_date(value: str) -> date | None:
         raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-@router.get("/assets/{asset_id}")
-def asset_page(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Response:
+def _asset_page(
+    request: Request, db: DbDep, user: UserDep, asset_id: str, *, status_code: int = 200, **extra: object
+) -> Response:
     asset, creator = owned_asset(db, user, asset_id)
     pairs = near_duplicates(db, creator_id=creator.id, involving={asset.id})
     near = []
@@ -138,6 +140,7 @@ def asset_page(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Res
         near.append((catalog.get_asset(db, other_id), pair))
     present = [s for s in asset.sources if s.missing_since is None]
     missing = [s for s in asset.sources if s.missing_since is not None]
+    holders = "\n".join(f"{r.name}: {r.share_bp // 100}.{r.share_bp % 100:02d}" for r in asset.rightsholders)
     return render(
         request,
         "asset.html",
@@ -147,9 +150,101 @@ def asset_page(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Res
             "near": near,
             "present": present,
             "missing": missing,
+            "holders_text": holders,
+            "all_collections": catalog.list_collections(db, creator=creator),
             "notice": request.query_params.get("notice"),
+            **extra,
         },
+        status_code=status_code,
     )
+
+
+@router.get("/assets/{asset_id}")
+def asset_page(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Response:
+    return _asset_page(request, db, user, asset_id)
+
+
+def _saved(asset_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/catalog/assets/{asset_id}?notice=saved", status_code=303)
+
+
+@router.post("/assets/{asset_id}/licences")
+def add_licence(
+    request: Request,
+    db: DbDep,
+    user: UserDep,
+    asset_id: str,
+    licence_type: Annotated[str, Form()],
+    licensee: Annotated[str, Form()] = "",
+    starts_on: Annotated[str, Form()] = "",
+    ends_on: Annotated[str, Form()] = "",
+    notes: Annotated[str, Form()] = "",
+) -> Response:
+    asset, _ = owned_asset(db, user, asset_id)
+    try:
+        catalog.add_licence(
+            db,
+            asset=asset,
+            licence_type=licence_type,
+            licensee=licensee,
+            starts_on=_parse_date(starts_on),
+            ends_on=_parse_date(ends_on),
+            notes=notes,
+        )
+    except FairtrainError as exc:
+        db.rollback()
+        return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+    return _saved(asset.id)
+
+
+@router.post("/assets/{asset_id}/rightsholders")
+def set_rightsholders(
+    request: Request, db: DbDep, user: UserDep, asset_id: str, holders: Annotated[str, Form()] = ""
+) -> Response:
+    """One rightsholder a line, ``Name: 33.33`` (percent, at most two decimals)."""
+    asset, _ = owned_asset(db, user, asset_id)
+    try:
+        rows: list[tuple[str, int, str | None]] = []
+        for line in holders.splitlines():
+            if not line.strip():
+                continue
+            name, sep, share = line.rpartition(":")
+            if not sep:
+                raise InvalidInput(f"{line.strip()!r}: write 'Name: percent'")
+            try:
+                rows.append((name, percent_to_bp(share), None))
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+        catalog.set_rightsholders(db, asset=asset, holders=rows)
+    except FairtrainError as exc:
+        db.rollback()
+        return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+    return _saved(asset.id)
+
+
+@router.post("/assets/{asset_id}/collections")
+def set_collections(
+    request: Request,
+    db: DbDep,
+    user: UserDep,
+    asset_id: str,
+    collections: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
+    new_collection: Annotated[str, Form()] = "",
+) -> Response:
+    asset, creator = owned_asset(db, user, asset_id)
+    try:
+        slugs = list(collections)
+        if new_collection.strip():
+            slug = "-".join("".join(c if c.isalnum() else " " for c in new_collection.lower()).split())[:64]
+            created = catalog.create_collection(
+                db, creator=creator, slug=slug or "collection", name=new_collection
+            )
+            slugs.append(created.slug)
+        catalog.update_asset(db, asset=asset, collections=slugs)
+    except FairtrainError as exc:
+        db.rollback()
+        return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+    return _saved(asset.id)
 
 
 @router.post("/assets/{asset_id}")
@@ -174,7 +269,7 @@ def edit_asset(
         publication_urls=publication_urls.split(),
         tags=[t for t in tags.split(",") if t.strip()],
     )
-    return RedirectResponse(f"/catalog/assets/{asset.id}?notice=saved", status_code=303)
+    return _saved(asset.id)
 
 
 @router.post("/assets/{asset_id}/delete")
