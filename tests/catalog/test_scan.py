@@ -180,3 +180,20 @@ def test_parallel_scan_matches_a_serial_one(
     summary = _scan(db_factory, creator_id, tree, tmp_path / "media", workers=2)
     assert summary.counts["new"] == 7
     assert _count(db, Asset) == 7
+
+
+def test_a_file_vanishing_mid_scan_is_an_error(
+    db_factory, db: Session, creator_id: str, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = scan_module.analyse_worker
+    victim = tree / "writing" / "essay-1.txt"
+
+    def delete_first(path: str, *args):  # type: ignore[no-untyped-def]
+        if path == str(victim):
+            victim.unlink()
+        return real(path, *args)
+
+    monkeypatch.setattr(scan_module, "analyse_worker", delete_first)
+    summary = _scan(db_factory, creator_id, tree, tmp_path / "media")
+    assert summary.counts["new"] == 6 and summary.counts["errors"] == 1
+    assert db.scalar(select(ScanError.code)) == "vanished"
