@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import functools
+import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +25,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -30,13 +34,16 @@ from fairtrain import __version__
 from fairtrain.accounts import service
 from fairtrain.accounts.demo import DEMO_LOGINS, seed_demo
 from fairtrain.accounts.models import Role, User
+from fairtrain.catalog import exports as catalog_exports
+from fairtrain.catalog import registration
 from fairtrain.catalog import service as catalog_service
 from fairtrain.catalog.dupes import exact_duplicates, near_duplicates
 from fairtrain.catalog.scan import ScanProgress, run_scan
+from fairtrain.catalog.store import MediaStore
 from fairtrain.config import InsecureSettings, Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
 from fairtrain.db.migrate import DatabaseNotReady, current_revision, head_revision, require_current, upgrade
-from fairtrain.errors import FairtrainError, InvalidInput
+from fairtrain.errors import Conflict, FairtrainError, InvalidInput
 
 __all__ = ["app", "main"]
 
@@ -575,6 +582,16 @@ def catalog_dupes(creator: Annotated[str, typer.Option("--creator", help="Creato
         out.print(table)
 
 
+@catalog_app.command("purge")
+@handles_errors
+def catalog_purge(creator: Annotated[str, typer.Option("--creator", help="Creator handle.")]) -> None:
+    """Remove from the media store the files of deleted assets that no live asset still uses."""
+    with _db() as (settings, session):
+        owner = service.get_creator(session, creator)
+        removed, freed = catalog_service.purge_deleted(session, creator=owner, store_root=settings.media_dir)
+    out.print(f"removed {removed} file{'s' if removed != 1 else ''}, {freed:,} bytes freed")
+
+
 @catalog_app.command("list")
 @handles_errors
 def catalog_list(creator: Annotated[str, typer.Option("--creator", help="Creator handle.")]) -> None:
@@ -586,6 +603,124 @@ def catalog_list(creator: Annotated[str, typer.Option("--creator", help="Creator
             created = f"{asset.created_at:%Y-%m-%d} ({asset.created_source})" if asset.created_at else ""
             table.add_row(asset.id, asset.kind, asset.title, created, f"{asset.size:,}", asset.sha256[:12])
         out.print(table)
+
+
+# --- exports and copyright registration ---------------------------------------------------------------
+
+export_app = typer.Typer(help="Exports for outside bodies: copyright registration.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+class _ExportFormat(enum.StrEnum):
+    CSV = "csv"
+    JSON = "json"
+
+
+class _RegistrationType(enum.StrEnum):
+    GRPPH = "GRPPH"
+    GRUPH = "GRUPH"
+    GRTX = "GRTX"
+
+
+@catalog_app.command("export")
+@handles_errors
+def catalog_export(
+    creator: Annotated[str, typer.Option("--creator", help="Creator handle.")],
+    fmt: Annotated[_ExportFormat, typer.Option("--format", help="csv (flat) or json (nested).")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="File to write (default: standard output).")
+    ] = None,
+) -> None:
+    """Every live asset with everything the catalogue records about it, as CSV or JSON."""
+    with _db() as (_, session):
+        owner = service.get_creator(session, creator)
+        rows = catalog_exports.export_rows(session, creator=owner)
+    buffer = io.StringIO(newline="")
+    (catalog_exports.write_csv if fmt is _ExportFormat.CSV else catalog_exports.write_json)(rows, buffer)
+    if out_file is None:
+        sys.stdout.write(buffer.getvalue())
+        return
+    out_file.write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    err.print(f"wrote {len(rows):,} assets to {out_file}")
+
+
+@catalog_app.command("portfolio")
+@handles_errors
+def catalog_portfolio(
+    creator: Annotated[str, typer.Option("--creator", help="Creator handle.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """A catalogue in numbers: works by kind and year, size, duration, words, licensed share, co-owned."""
+    with _db() as (_, session):
+        owner = service.get_creator(session, creator)
+        summary = catalog_exports.portfolio(session, creator=owner)
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        out.print(catalog_exports.render_portfolio_text(summary), end="", markup=False)
+
+
+def _span(group: registration.Group) -> str:
+    first, last = group.first_published, group.last_published
+    if first is None or last is None:
+        return "unpublished"
+    return first.isoformat() if first == last else f"{first.isoformat()} – {last.isoformat()}"
+
+
+@export_app.command("registration")
+@handles_errors
+def export_registration(
+    creator: Annotated[str, typer.Option("--creator", help="Creator handle.")],
+    reg_type: Annotated[
+        _RegistrationType,
+        typer.Option(
+            "--type",
+            help="GRPPH (published photos), GRUPH (unpublished photos) or GRTX (short online texts).",
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", file_okay=False, help="Folder for the groups (TYPE-n/ inside).")
+    ],
+    author: Annotated[
+        str | None, typer.Option(help="Author's name (default: the creator's legal or display name).")
+    ] = None,
+) -> None:
+    """US Copyright Office group registration: per group a list (CSV, XLSX) and a deposit ZIP.
+
+    Works that break a rule are left out and listed with the rule; the exit code is 1 only when no valid
+    group could be formed.
+    """
+    kind: registration.RegistrationType = reg_type.value
+    with _db() as (settings, session):
+        owner = service.get_creator(session, creator)
+        plan = registration.plan_groups(session, creator=owner, reg_type=kind, author=author)
+    taken = sorted(out_dir.glob(f"{kind}-*")) if out_dir.is_dir() else []
+    if plan.groups and taken:
+        raise Conflict(f"{out_dir} already holds {taken[0].name}; choose another --out or remove it")
+    store = MediaStore(settings.media_dir)
+    table = Table("group", "works", "published", "folder", title=Text(f"{kind} groups for {plan.author}"))
+    for group in plan.groups:
+        folder = out_dir / group.name
+        folder.mkdir(parents=True)
+        with (folder / "list.csv").open("w", encoding="utf-8", newline="") as handle:
+            registration.write_list_csv(group, handle)
+        registration.write_list_xlsx(group, folder / "list.xlsx")
+        registration.write_deposit_zip(group, store=store, path=folder / "deposit.zip")
+        if problems := registration.check_group(group, deposit=folder / "deposit.zip"):
+            raise registration.DepositError(f"{group.name} fails its own check: {problems[0].message}")
+        table.add_row(str(group.number), f"{len(group.works):,}", _span(group), Text(str(folder)))
+    if plan.groups:
+        out.print(table)
+    if plan.violations:
+        problems_table = Table("asset", "title", "rule", "problem", title="Left out")
+        for v in plan.violations:
+            problems_table.add_row(v.asset_id, Text(v.title), v.rule, Text(v.message))
+        out.print(problems_table)
+    if not plan.groups:
+        err.print(
+            f"[bold red]error:[/] no valid {kind} group could be formed for @{plan.creator}", markup=True
+        )
+        raise typer.Exit(1)
 
 
 # --- demo ----------------------------------------------------------------------------------------------

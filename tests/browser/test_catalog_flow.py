@@ -59,7 +59,7 @@ def test_creator_uploads_browses_and_edits(page: Page, tmp_path: Path) -> None:
     expect(page.get_by_test_id("fingerprints")).to_contain_text("phash64")
     page.get_by_label("Title").fill("Harbour at dawn")
     page.get_by_label("Tags").fill("sea, morning")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_test_id("asset-title")).to_have_text("Harbour at dawn")
     expect(page.get_by_role("status")).to_have_text("Saved.")
 

@@ -52,3 +52,10 @@ def test_scan_refuses_unknown_creator(env: Path) -> None:
     result = runner.invoke(app, ["scan", str(env / "empty"), "--creator", "nobody"])
     assert result.exit_code == 1
     assert "no creator @nobody" in result.output
+
+
+def test_purge_command(env: Path) -> None:
+    root = env / "works"
+    photo(root / "a.jpg", seed=1)
+    _run("scan", str(root), "--creator", "mira", "--workers", "1")
+    assert "removed 0 files" in _run("catalog", "purge", "--creator", "mira")
