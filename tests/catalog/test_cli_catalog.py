@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -10,15 +9,6 @@ from fairtrain.cli import app
 from tests.catalog.media import essay, photo
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
-    monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FAIRTRAIN_DATABASE_URL", database_url)
-    result = runner.invoke(app, ["creators", "create", "mira"])
-    assert result.exit_code == 0, result.output
-    return tmp_path
 
 
 def _run(*args: str) -> str:

@@ -249,15 +249,6 @@ def test_share_percent() -> None:
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
-    monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FAIRTRAIN_DATABASE_URL", database_url)
-    result = runner.invoke(app, ["creators", "create", "mira"])
-    assert result.exit_code == 0, result.output
-    return tmp_path
-
-
 def _run(*args: str) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == 0, result.output

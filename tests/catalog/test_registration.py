@@ -462,15 +462,6 @@ def test_check_group_catches_a_broken_group_and_zip(
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
-    monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FAIRTRAIN_DATABASE_URL", database_url)
-    result = runner.invoke(app, ["creators", "create", "mira", "--legal-name", "Mira Jensen"])
-    assert result.exit_code == 0, result.output
-    return tmp_path
-
-
 def test_cli_export_registration(env: Path, db: Session) -> None:
     root = env / "works"
     for i in range(3):

@@ -164,6 +164,14 @@ def asset_page(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Res
     return _asset_page(request, db, user, asset_id)
 
 
+def _rights_refused(
+    request: Request, db: DbDep, user: UserDep, asset_id: str, exc: FairtrainError
+) -> Response:
+    """The asset page again, with what was refused; nothing of the refused change is kept."""
+    db.rollback()
+    return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+
+
 def _saved(asset_id: str) -> RedirectResponse:
     return RedirectResponse(f"/catalog/assets/{asset_id}?notice=saved", status_code=303)
 
@@ -192,8 +200,7 @@ def add_licence(
             notes=notes,
         )
     except FairtrainError as exc:
-        db.rollback()
-        return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+        return _rights_refused(request, db, user, asset_id, exc)
     return _saved(asset.id)
 
 
@@ -217,8 +224,7 @@ def set_rightsholders(
                 raise InvalidInput(str(exc)) from None
         catalog.set_rightsholders(db, asset=asset, holders=rows)
     except FairtrainError as exc:
-        db.rollback()
-        return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+        return _rights_refused(request, db, user, asset_id, exc)
     return _saved(asset.id)
 
 
@@ -242,8 +248,7 @@ def set_collections(
             slugs.append(created.slug)
         catalog.update_asset(db, asset=asset, collections=slugs)
     except FairtrainError as exc:
-        db.rollback()
-        return _asset_page(request, db, user, asset_id, rights_error=exc.message, status_code=exc.status_code)
+        return _rights_refused(request, db, user, asset_id, exc)
     return _saved(asset.id)
 
 
