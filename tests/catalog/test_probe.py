@@ -235,7 +235,7 @@ def test_jpeg_exif_title_and_time_with_offset(tmp_path: Path) -> None:
     assert (probe.width, probe.height) == (2400, 1600)
     assert probe.image is not None
     assert probe.image.mode == "RGB"
-    assert probe.image.size == (1024, 683)
+    assert probe.image.size == (512, 341)
     assert probe.text is None
     assert probe.word_count is None
 

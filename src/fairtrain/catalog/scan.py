@@ -4,8 +4,8 @@
    recorded is unchanged and is not opened.
 2. Every other file is probed, fingerprinted and hashed (and copied into the media store) in worker
    processes, a bounded number in flight, so memory does not grow with the tree.
-3. Each result is committed in its own transaction. A scan killed at any point leaves only whole rows; the
-   next scan skips what was committed and does the rest.
+3. Results are committed in small batches (64 files or one second). A scan killed at any point leaves only
+   whole rows; the next scan skips what was committed and does the rest.
 4. Files that were recorded under the scanned folders but are gone are marked missing, never deleted.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,12 +27,16 @@ from fairtrain.accounts.models import CreatorProfile
 from fairtrain.catalog.analyse import Analysis, analyse_worker
 from fairtrain.catalog.dupes import NearDuplicate, near_duplicates
 from fairtrain.catalog.models import AssetSource, Scan
-from fairtrain.catalog.service import FileStat, Outcome, record_import, record_scan_error
+from fairtrain.catalog.service import FileStat, Outcome, path_key, record_import, record_scan_error
+from fairtrain.catalog.store import MediaStore
 from fairtrain.db.base import utcnow
 from fairtrain.db.engine import transaction
 from fairtrain.errors import InvalidInput
 
 __all__ = ["ScanProgress", "ScanSummary", "run_scan"]
+
+BATCH_FILES = 64  # results per transaction, at most
+BATCH_SECONDS = 1.0  # and at most this long between commits
 
 
 @dataclass
@@ -152,6 +157,8 @@ def run_scan(
         summary = ScanSummary(scan_id=scan.id)
         known = _known_sources(session, creator_id)
 
+    if store_root is not None:
+        MediaStore(store_root).remove_orphaned_tmp()
     listed = [item for root in roots for item in _walk(root)]
     summary.total_files = len(listed)
     summary.total_bytes = sum(item.stat.size for item in listed if item.stat)
@@ -189,42 +196,48 @@ def run_scan(
                 .values(last_scan_id=summary.scan_id, missing_since=None)
             )
 
+    batch = _Batch(factory)
+    creator_row: CreatorProfile | None = None
+
     def record(file: FileStat, result: tuple[Analysis | None, str, str]) -> None:
+        nonlocal creator_row
         analysis, code, message = result
-        with transaction(factory) as session:
-            if analysis is None:
-                record_scan_error(
-                    session,
-                    scan_id=summary.scan_id,
-                    creator_id=creator_id,
-                    path=_display(file.path),
-                    code=code,
-                    message=message,
-                )
-                # Still seen: a known file that is now broken is not "missing".
-                session.execute(
-                    update(AssetSource)
-                    .where(AssetSource.creator_id == creator_id, AssetSource.path == file.path)
-                    .values(last_scan_id=summary.scan_id)
-                )
-                outcome = "error"
-                summary.counts["errors"] += 1
-            else:
-                creator = session.get(CreatorProfile, creator_id)
-                assert creator is not None
-                asset, result_outcome = record_import(
-                    session,
-                    creator=creator,
-                    analysis=analysis,
-                    storage="reference" if store_root is None else "copy",
-                    filename=Path(file.path).name,
-                    stat=file,
-                    scan_id=summary.scan_id,
-                )
-                outcome = result_outcome.value
-                summary.counts[outcome] += 1
-                if result_outcome in (Outcome.NEW, Outcome.CHANGED):
-                    summary.imported.add(asset.id)
+        session = batch.session()
+        if analysis is None:
+            record_scan_error(
+                session,
+                scan_id=summary.scan_id,
+                creator_id=creator_id,
+                path=_display(file.path),
+                code=code,
+                message=message,
+            )
+            # Still seen: a known file that is now broken is not "missing".
+            session.execute(
+                update(AssetSource)
+                .where(AssetSource.creator_id == creator_id, AssetSource.path_key == path_key(file.path))
+                .values(last_scan_id=summary.scan_id)
+            )
+            outcome = "error"
+            summary.counts["errors"] += 1
+        else:
+            if creator_row is None or batch.fresh:
+                creator_row = session.get(CreatorProfile, creator_id)
+            assert creator_row is not None
+            asset, result_outcome = record_import(
+                session,
+                creator=creator_row,
+                analysis=analysis,
+                storage="reference" if store_root is None else "copy",
+                filename=Path(file.path).name,
+                stat=file,
+                scan_id=summary.scan_id,
+            )
+            outcome = result_outcome.value
+            summary.counts[outcome] += 1
+            if result_outcome in (Outcome.NEW, Outcome.CHANGED):
+                summary.imported.add(asset.id)
+        batch.done_one()
         progress.advanced(file.path, file.size, outcome)
 
     store_arg = str(store_root) if store_root is not None else None
@@ -234,7 +247,9 @@ def run_scan(
                 record(file, analyse_worker(file.path, store_arg, max_pixels))
         else:
             _run_parallel(todo, workers, store_arg, max_pixels, record)
+        batch.commit()
     except BaseException:
+        batch.rollback()  # the unfinished batch is redone by the next scan
         with transaction(factory) as session:
             scan_row = session.get(Scan, summary.scan_id)
             assert scan_row is not None
@@ -269,6 +284,49 @@ def run_scan(
         assert scan_row is not None
         scan_row.status, scan_row.finished_at, scan_row.counts = "finished", now, dict(summary.counts)
     return summary
+
+
+class _Batch:
+    """Results committed a few at a time: a commit per file would cost more than reading the file.
+
+    A batch closes after ``size`` files or ``seconds``, whichever comes first, so a crash loses at most
+    that much finished-but-uncommitted work, which the next scan simply does again.
+    """
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory, self.size, self.seconds = factory, BATCH_FILES, BATCH_SECONDS
+        self._session: Session | None = None
+        self._count = 0
+        self._opened = 0.0
+        self.fresh = True
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.factory()
+            self._session.begin()
+            self._count, self._opened, self.fresh = 0, time.monotonic(), True
+        else:
+            self.fresh = False
+        return self._session
+
+    def done_one(self) -> None:
+        self._count += 1
+        if self._count >= self.size or time.monotonic() - self._opened >= self.seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if self._session is not None:
+            try:
+                self._session.commit()
+            finally:
+                self._session.close()
+                self._session = None
+
+    def rollback(self) -> None:
+        if self._session is not None:
+            self._session.rollback()
+            self._session.close()
+            self._session = None
 
 
 def _run_parallel(

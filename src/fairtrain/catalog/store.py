@@ -24,6 +24,16 @@ def hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class MediaStore:
     """``root/ab/cd/abcd...``: written through a temporary file and an atomic rename."""
 
@@ -62,6 +72,17 @@ class MediaStore:
             return sha256, size
         finally:
             tmp.unlink(missing_ok=True)
+
+    def remove_orphaned_tmp(self) -> int:
+        """Delete temporary files left by a writer that was killed (its process no longer exists)."""
+        tmp_dir = self.root / "tmp"
+        removed = 0
+        for tmp in tmp_dir.glob("*-*") if tmp_dir.is_dir() else ():
+            pid = tmp.name.split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def ingest(self, path: Path) -> tuple[str, int]:
         """Copy ``path`` into the store while hashing it (one read); return (sha256, size)."""
