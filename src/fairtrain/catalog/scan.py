@@ -27,7 +27,14 @@ from fairtrain.accounts.models import CreatorProfile
 from fairtrain.catalog.analyse import Analysis, analyse_worker
 from fairtrain.catalog.dupes import NearDuplicate, near_duplicates
 from fairtrain.catalog.models import AssetSource, Scan
-from fairtrain.catalog.service import FileStat, Outcome, path_key, record_import, record_scan_error
+from fairtrain.catalog.service import (
+    FileStat,
+    ImportIndex,
+    Outcome,
+    path_key,
+    record_import,
+    record_scan_error,
+)
 from fairtrain.catalog.store import MediaStore
 from fairtrain.db.base import utcnow
 from fairtrain.db.engine import transaction
@@ -156,6 +163,7 @@ def run_scan(
         session.flush()
         summary = ScanSummary(scan_id=scan.id)
         known = _known_sources(session, creator_id)
+        index = ImportIndex.load(session, creator_id)
 
     if store_root is not None:
         MediaStore(store_root).remove_orphaned_tmp()
@@ -232,6 +240,7 @@ def run_scan(
                 filename=Path(file.path).name,
                 stat=file,
                 scan_id=summary.scan_id,
+                index=index,
             )
             outcome = result_outcome.value
             summary.counts[outcome] += 1

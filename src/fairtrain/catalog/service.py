@@ -30,12 +30,13 @@ from fairtrain.catalog.models import (
     ScanError,
 )
 from fairtrain.catalog.store import MediaStore
-from fairtrain.db.base import utcnow
+from fairtrain.db.base import new_id, utcnow
 from fairtrain.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
     "AssetFilter",
     "FileStat",
+    "ImportIndex",
     "Outcome",
     "UnknownAsset",
     "add_licence",
@@ -85,6 +86,22 @@ class FileStat:
         return datetime.fromtimestamp(self.mtime_ns / 1e9, UTC)
 
 
+@dataclass
+class ImportIndex:
+    """What a scan knows before it starts, kept up to date as it records files."""
+
+    source_keys: set[str]  # path keys that have a source row
+    live_sha256: set[str]  # contents of the creator's live assets
+
+    @classmethod
+    def load(cls, session: Session, creator_id: str) -> ImportIndex:
+        keys = session.scalars(select(AssetSource.path_key).where(AssetSource.creator_id == creator_id))
+        shas = session.scalars(
+            select(Asset.sha256).where(Asset.creator_id == creator_id, Asset.deleted_at.is_(None))
+        )
+        return cls(set(keys), set(shas))
+
+
 def path_key(path: str) -> str:
     return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -125,6 +142,7 @@ def _new_asset(
     if created_at is None and mtime is not None:
         created_at, created_source = mtime, "file-mtime"
     asset = Asset(
+        id=new_id("ast"),
         creator_id=creator.id,
         title=(analysis.title or Path(filename).stem or filename)[:500],
         title_source="metadata" if analysis.title else "filename",
@@ -151,21 +169,25 @@ def record_import(
     filename: str,
     stat: FileStat | None = None,
     scan_id: str | None = None,
+    index: ImportIndex | None = None,
 ) -> tuple[Asset, Outcome]:
     """Record one analysed file; ``stat`` for scanned files (they get a source row), None for uploads.
 
-    The caller commits: one file, one transaction, so an interrupted scan leaves no half-written rows.
+    The caller commits, so a batch of files is whole or absent. With ``index`` (a scan's), a file at a new
+    path with new content needs no query, and its rows are flushed with the rest of the batch.
     """
     now = utcnow()
     source = None
-    if stat is not None:
+    if stat is not None and (index is None or path_key(stat.path) in index.source_keys):
         source = session.scalar(
             select(AssetSource).where(
                 AssetSource.creator_id == creator.id, AssetSource.path_key == path_key(stat.path)
             )
         )
     outcome: Outcome
-    existing = _live_asset(session, creator.id, analysis.sha256)
+    existing = None
+    if index is None or analysis.sha256 in index.live_sha256:
+        existing = _live_asset(session, creator.id, analysis.sha256)
     tracked = source.asset if source is not None and source.asset is not None else None
     if tracked is not None and tracked.deleted_at is None and tracked.sha256 == analysis.sha256:
         asset, outcome = tracked, Outcome.UNCHANGED  # touched, not edited
@@ -203,7 +225,12 @@ def record_import(
         source.sha256 = analysis.sha256
         source.last_scan_id = scan_id
         source.missing_since = None
-    session.flush()
+    if index is None:
+        session.flush()
+    else:
+        index.live_sha256.add(analysis.sha256)
+        if stat is not None:
+            index.source_keys.add(path_key(stat.path))
     return asset, outcome
 
 
