@@ -302,3 +302,21 @@ def test_asset_page_rights_forms(client: TestClient, tokens: dict[str, str], tmp
         client.get("/catalog", params={"collection": "harbour-series"}).text.count('data-testid="asset-card"')
         == 1
     )
+
+
+def test_portfolio_page_and_exports(client: TestClient, tokens: dict[str, str], tmp_path: Path) -> None:
+    mira = _auth(tokens["mira"])
+    client.post("/api/v1/assets", files={"file": ("a.jpg", _jpeg(tmp_path, 1), "image/jpeg")}, headers=mira)
+    client.post(
+        "/api/v1/assets", files={"file": ("n.txt", b"one two three four five\n", "text/plain")}, headers=mira
+    )
+    log_in(client, "mira@demo.example.com", "demo-creator-harbour-17")
+    page = client.get("/catalog/portfolio")
+    assert page.status_code == 200
+    assert "2 works" in page.text and "1 image" in page.text and "5 words" in page.text
+    assert "0.0 % licensed" in page.text
+    csv_export = client.get("/catalog/export.csv")
+    assert csv_export.headers["content-disposition"] == 'attachment; filename="catalog-mira.csv"'
+    assert csv_export.text.splitlines()[0].startswith("id,") and len(csv_export.text.splitlines()) == 3
+    assert len(client.get("/catalog/export.json").json()) == 2
+    assert client.get("/catalog/export.xml").status_code in (404, 422)

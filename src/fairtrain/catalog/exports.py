@@ -20,6 +20,8 @@ __all__ = [
     "EXPORT_FIELDS",
     "Portfolio",
     "export_rows",
+    "human_bytes",
+    "human_duration",
     "live_assets",
     "percent_1dp",
     "portfolio",
@@ -250,7 +252,7 @@ def portfolio(session: Session, *, creator: CreatorProfile, today: date | None =
     )
 
 
-def _bytes(size: int) -> str:
+def human_bytes(size: int) -> str:
     """A human-readable size; display only, so a float is fine here."""
     if size < 1024:
         return f"{size:,} B"
@@ -262,7 +264,7 @@ def _bytes(size: int) -> str:
     return f"{scaled:,.1f} {unit}"
 
 
-def _duration(ms: int) -> str:
+def human_duration(ms: int) -> str:
     seconds = ms // 1000
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -276,9 +278,9 @@ def render_portfolio_text(p: Portfolio) -> str:
         lines.append("by year:")
         for year, kinds in p.by_year.items():
             lines.append(f"  {year}: " + ", ".join(f"{kind} {n:,}" for kind, n in kinds.items()))
-    lines.append(f"total size: {_bytes(p.total_bytes)} ({p.total_bytes:,} bytes)")
+    lines.append(f"total size: {human_bytes(p.total_bytes)} ({p.total_bytes:,} bytes)")
     if p.total_duration_ms:
-        lines.append(f"total duration: {_duration(p.total_duration_ms)}")
+        lines.append(f"total duration: {human_duration(p.total_duration_ms)}")
     if p.total_words:
         lines.append(f"total words: {p.total_words:,}")
     if p.earliest is not None and p.latest is not None:

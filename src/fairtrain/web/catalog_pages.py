@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -12,6 +13,14 @@ from starlette.responses import RedirectResponse, Response
 
 from fairtrain.catalog import service as catalog
 from fairtrain.catalog.dupes import near_duplicates
+from fairtrain.catalog.exports import (
+    export_rows,
+    human_bytes,
+    human_duration,
+    portfolio,
+    write_csv,
+    write_json,
+)
 from fairtrain.catalog.schemas import percent_to_bp
 from fairtrain.catalog.service import AssetFilter
 from fairtrain.catalog.thumbnails import thumbnail
@@ -75,6 +84,37 @@ def _catalog_page(
 @router.get("")
 def catalog_page(request: Request, db: DbDep, user: UserDep) -> Response:
     return _catalog_page(request, db, user, notice=request.query_params.get("notice"))
+
+
+@router.get("/portfolio")
+def portfolio_page(request: Request, db: DbDep, user: UserDep) -> Response:
+    """The licensing portfolio: the summary a creator attaches when pitching an AI company."""
+    creator = owned_creator(db, user, request.query_params.get("creator"))
+    summary = portfolio(db, creator=creator)
+    kinds = sorted(summary.by_kind)
+    return render(
+        request,
+        "portfolio.html",
+        {
+            "creator": creator,
+            "p": summary,
+            "kinds": kinds,
+            "size": human_bytes(summary.total_bytes),
+            "duration": human_duration(summary.total_duration_ms),
+        },
+    )
+
+
+@router.get("/export.{fmt}")
+def export(request: Request, db: DbDep, user: UserDep, fmt: Literal["csv", "json"]) -> Response:
+    """Everything the catalogue records, as a download."""
+    creator = owned_creator(db, user, request.query_params.get("creator"))
+    rows = export_rows(db, creator=creator)
+    out = io.StringIO()
+    (write_csv if fmt == "csv" else write_json)(rows, out)
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    disposition = f'attachment; filename="catalog-{creator.handle}.{fmt}"'
+    return Response(out.getvalue(), media_type=media, headers={"Content-Disposition": disposition})
 
 
 @router.post("/upload")
