@@ -36,6 +36,11 @@ N_PHOTOS = 6
 
 # --- generated media ----------------------------------------------------------------------------------------
 
+needs_chromaprint = pytest.mark.skipif(
+    not chromaprint_available() and not os.environ.get("CI"),
+    reason="libchromaprint1 is not installed (make test installs it; CI requires it)",
+)
+
 
 def _photo(seed: int, size: tuple[int, int] = (800, 600)) -> Image.Image:
     """Something photo-like: a lit gradient background, overlapping soft shapes, texture and sensor noise."""
