@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from fairtrain.catalog.ffmpeg import keyframe, video_facts
 from fairtrain.catalog.fingerprints import (
     Fingerprint,
     audio_fingerprint,
@@ -17,7 +18,6 @@ from fairtrain.catalog.fingerprints import (
 )
 from fairtrain.catalog.probe import MediaError, Probe, probe_bytes, probe_file
 from fairtrain.catalog.store import MediaStore, hash_file
-from fairtrain.catalog.video import keyframe, video_facts
 
 __all__ = ["Analysis", "analyse_bytes", "analyse_path"]
 

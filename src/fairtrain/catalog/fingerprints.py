@@ -31,6 +31,7 @@ import pdqhash  # type: ignore[import-untyped]
 from datasketch import LeanMinHash, MinHash, MinHashLSH  # type: ignore[import-untyped]
 from PIL import Image
 
+from fairtrain.catalog.ffmpeg import PCM_RATE, decode_pcm
 from fairtrain.errors import FairtrainError
 
 __all__ = [
@@ -209,12 +210,12 @@ def chromaprint_available() -> bool:
 
 
 def audio_fingerprint(path: Path, *, max_seconds: int = 120) -> Fingerprint | None:
-    """Chromaprint of the first ``max_seconds`` of a PCM WAV file (8/16/24/32-bit, any channel count).
+    """Chromaprint of the first ``max_seconds`` of an audio file.
 
-    Returns ``None`` when there is no fingerprint to be had: libchromaprint is missing, or the file is not
-    audio the standard library's ``wave`` decodes (MP3, FLAC, float samples, and on Python 3.11 the
-    WAVE_FORMAT_EXTENSIBLE header). The import pipeline records either as "fingerprint unavailable" rather
-    than failing the file; decoding other formats needs a decoder (e.g. ffmpeg) the project does not ship.
+    PCM WAV (8/16/24/32-bit, any channel count) is read with the standard library; anything else (MP3, FLAC,
+    Ogg, M4A, float WAV) is decoded by ffmpeg when it is installed. Returns ``None`` when there is no
+    fingerprint to be had (no libchromaprint, no decoder, or undecodable audio): the import records the
+    file without one rather than failing it.
     """
     if max_seconds <= 0:
         raise ValueError("max_seconds must be positive")
@@ -231,7 +232,25 @@ def audio_fingerprint(path: Path, *, max_seconds: int = 120) -> Fingerprint | No
             for block in _pcm_blocks(wav, max_frames=rate * max_seconds):
                 fingerprinter.feed(_to_int16(block, width))
             encoded: bytes = fingerprinter.finish()
-    except (wave.Error, EOFError, chromaprint.FingerprintError):
+    except (wave.Error, EOFError):
+        return _fingerprint_decoded(chromaprint, path, max_seconds=max_seconds)
+    except chromaprint.FingerprintError:
+        return None
+    return Fingerprint(CHROMAPRINT, encoded.decode("ascii"))
+
+
+def _fingerprint_decoded(
+    chromaprint: types.ModuleType, path: Path, *, max_seconds: int
+) -> Fingerprint | None:
+    pcm = decode_pcm(path, max_seconds=max_seconds)
+    if not pcm:
+        return None
+    try:
+        fingerprinter = chromaprint.Fingerprinter()
+        fingerprinter.start(PCM_RATE, 1)
+        fingerprinter.feed(pcm[: len(pcm) // 2 * 2])
+        encoded: bytes = fingerprinter.finish()
+    except chromaprint.FingerprintError:
         return None
     return Fingerprint(CHROMAPRINT, encoded.decode("ascii"))
 

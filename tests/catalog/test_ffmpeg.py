@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fairtrain.catalog import video
+from fairtrain.catalog import ffmpeg
 from fairtrain.catalog.analyse import analyse_path
 from fairtrain.catalog.fingerprints import hamming
 
@@ -70,7 +70,33 @@ def test_without_ffmpeg_videos_import_without_fingerprints(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clip = _clip(tmp_path / "clip.mp4")
-    monkeypatch.setattr(video, "_tool", lambda name: None)
+    monkeypatch.setattr(ffmpeg, "_tool", lambda name: None)
     analysis = analyse_path(clip, store_root=None, max_pixels=10**8)
     assert analysis.kind == "video" and analysis.fingerprints == []
     assert analysis.width == 320  # still read from the MP4 header
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec"), [(".mp3", "libmp3lame"), (".flac", "flac"), (".ogg", "libvorbis")]
+)
+def test_compressed_audio_is_fingerprinted_through_ffmpeg(tmp_path: Path, suffix: str, codec: str) -> None:
+    from fairtrain.catalog.fingerprints import audio_fingerprint, chromaprint_available, chromaprint_bit_error
+    from tests.catalog.test_fingerprints import A_FLAT_MAJOR, C_MAJOR, F_SHARP_MINOR, _write_wav
+
+    if not chromaprint_available() and not os.environ.get("CI"):
+        pytest.skip("libchromaprint1 is not installed (make test installs it)")
+    progression = [C_MAJOR, F_SHARP_MINOR, A_FLAT_MAJOR] * 4
+    wav = _write_wav(tmp_path / "song.wav", progression)
+    other = _write_wav(tmp_path / "other.wav", [A_FLAT_MAJOR, C_MAJOR] * 6)
+    encoded = tmp_path / f"song{suffix}"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(wav), "-c:a", codec, "-y", str(encoded)],
+        check=True,
+        timeout=60,
+    )
+    original, compressed, different = (audio_fingerprint(p) for p in (wav, encoded, other))
+    assert original is not None and compressed is not None and different is not None
+    assert chromaprint_bit_error(original.value, compressed.value) < 0.1
+    assert chromaprint_bit_error(compressed.value, different.value) > 0.15
+    analysis = analyse_path(encoded, store_root=None, max_pixels=10**8)
+    assert analysis.kind == "audio" and [f.algorithm for f in analysis.fingerprints] == ["chromaprint"]

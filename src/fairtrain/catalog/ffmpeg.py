@@ -1,7 +1,7 @@
-"""Video keyframes and container facts through ffmpeg/ffprobe, when the Makefile has installed them.
+"""ffmpeg and ffprobe, when the Makefile has installed them: video keyframes and facts, audio decoding.
 
-Without the tools, videos are still catalogued (type, size, hash, and what the probe reads from MP4/MOV
-headers); they just carry no keyframe fingerprint.
+Without the tools, videos and compressed audio are still catalogued (type, size, hash, and what the probe
+reads from their headers); they just carry no keyframe or Chromaprint fingerprint.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["VideoFacts", "ffmpeg_available", "keyframe", "video_facts"]
+__all__ = ["PCM_RATE", "VideoFacts", "decode_pcm", "ffmpeg_available", "keyframe", "video_facts"]
+
+PCM_RATE = 11025  # Chromaprint resamples to this rate itself; decoding straight to it saves the work
 
 _TIMEOUT = 60
 
@@ -109,3 +111,39 @@ def keyframe(path: Path, *, at_ms: int) -> Image.Image | None:
         return None
     with Image.open(io.BytesIO(result.stdout)) as frame:
         return frame.convert("RGB")
+
+
+def decode_pcm(path: Path, *, max_seconds: int) -> bytes | None:
+    """The first ``max_seconds`` of any audio ffmpeg reads, as mono signed 16-bit PCM at ``PCM_RATE``."""
+    ffmpeg = _tool("ffmpeg")
+    if ffmpeg is None:
+        return None
+    try:
+        result = subprocess.run(  # noqa: S603
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-nostdin",
+                "-i",
+                str(path),
+                "-t",
+                str(max_seconds),
+                "-vn",
+                "-ac",
+                "1",
+                "-ar",
+                str(PCM_RATE),
+                "-f",
+                "s16le",
+                "-acodec",
+                "pcm_s16le",
+                "-",
+            ],
+            capture_output=True,
+            timeout=_TIMEOUT,
+            check=True,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return result.stdout or None
