@@ -22,7 +22,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-import fairtrain.catalog.models  # noqa: F401 - every table must be in Base.metadata
+# Every table must be in Base.metadata, which the PostgreSQL clean-up empties.
+import fairtrain.catalog.models
+import fairtrain.rights.models  # noqa: F401
 from fairtrain.app import create_app
 from fairtrain.config import Settings
 from fairtrain.db.base import Base

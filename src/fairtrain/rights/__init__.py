@@ -1,0 +1,1 @@
+"""Layer 2: one rights policy and its renderings, and the crawler registry."""
