@@ -17,7 +17,7 @@ from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.web import api, catalog_api, catalog_pages, pages
+from fairtrain.web import api, catalog_api, catalog_pages, pages, signals
 from fairtrain.web.errors import install_error_handlers, too_large_app
 from fairtrain.web.headers import SecurityHeadersMiddleware
 from fairtrain.web.limits import BodySizeLimitMiddleware
@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router, tags=["v1"])
     app.include_router(catalog_api.router)
     app.include_router(catalog_api.collections_router)
+    app.include_router(signals.router)
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
 

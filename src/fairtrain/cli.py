@@ -44,6 +44,10 @@ from fairtrain.config import InsecureSettings, Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
 from fairtrain.db.migrate import DatabaseNotReady, current_revision, head_revision, require_current, upgrade
 from fairtrain.errors import Conflict, FairtrainError, InvalidInput
+from fairtrain.rights.crawlers import CrawlerRegistry
+from fairtrain.rights.crawlers import add_local as add_local_crawler
+from fairtrain.rights.crawlers import remove_local as remove_local_crawler
+from fairtrain.rights.crawlers import update_from as update_crawlers_from
 
 __all__ = ["app", "main"]
 
@@ -721,6 +725,109 @@ def export_registration(
             f"[bold red]error:[/] no valid {kind} group could be formed for @{plan.creator}", markup=True
         )
         raise typer.Exit(1)
+
+
+# --- crawler registry ---------------------------------------------------------------------------------
+
+crawlers_app = typer.Typer(help="The registry of known AI agents and search crawlers.", no_args_is_help=True)
+app.add_typer(crawlers_app, name="crawlers")
+
+
+class _Purpose(enum.StrEnum):
+    TRAINING = "training"
+    AI_INPUT = "ai-input"
+    SEARCH = "search"
+    USER_FETCH = "user-fetch"
+    UNKNOWN = "unknown"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+@crawlers_app.command("list")
+@handles_errors
+def crawlers_list(
+    purpose: Annotated[
+        _Purpose | None, typer.Option("--purpose", help="Only crawlers with this purpose.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entries as JSON.")] = False,
+) -> None:
+    """List known crawlers: operator, purpose, whether they obey robots.txt, how to verify them."""
+    registry = CrawlerRegistry.load(_settings())
+    rows = registry.by_purpose(purpose.value) if purpose else list(registry)
+    if as_json:
+        payload = [c.model_dump(mode="json") for c in rows]
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table("name", "operator", "purpose", "robots.txt", "verification", title=f"{len(rows)} crawlers")
+    for crawler in rows:
+        name = Text(crawler.name + (" (token)" if crawler.token_only else ""))
+        if crawler.source == "operator":
+            name.append(" *", style="bold")
+        table.add_row(
+            name,
+            Text(crawler.operator),
+            crawler.purpose,
+            _yes_no(crawler.respects_robots_txt),
+            Text("; ".join(crawler.verification) or "user agent only"),
+        )
+    out.print(table)
+
+
+@crawlers_app.command("update")
+@handles_errors
+def crawlers_update(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from", help="A crawler list file or http(s) URL (ours, or ai.robots.txt robots.json)."
+        ),
+    ],
+) -> None:
+    """Replace the installed crawler list after validating it; on any error the old list stays."""
+    settings = _settings()
+    crawlers = update_crawlers_from(source, data_dir=settings.ensure_data_dir())
+    out.print(f"installed {len(crawlers)} crawlers from {source}")
+
+
+@crawlers_app.command("add")
+@handles_errors
+def crawlers_add(
+    name: Annotated[str, typer.Argument(help="The user-agent token, as in robots.txt.")],
+    operator: Annotated[str, typer.Option("--operator", help="Who runs it.")],
+    purpose: Annotated[_Purpose, typer.Option("--purpose", help="What it collects for.")],
+    pattern: Annotated[
+        list[str] | None,
+        typer.Option("--pattern", help="User-Agent token (or `re:` regex) to recognise it; repeatable."),
+    ] = None,
+    rdns: Annotated[
+        list[str] | None, typer.Option("--rdns", help="Reverse-DNS suffix that verifies it; repeatable.")
+    ] = None,
+    description: Annotated[str, typer.Option(help="What it does.")] = "",
+) -> None:
+    """Add (or replace) an entry of your own; it wins over a listed crawler of the same name."""
+    settings = _settings()
+    crawler = add_local_crawler(
+        {
+            "name": name,
+            "operator": operator,
+            "purpose": purpose.value,
+            "user_agent_patterns": pattern or [],
+            "rdns_suffixes": rdns or [],
+            "description": description,
+        },
+        data_dir=settings.ensure_data_dir(),
+    )
+    out.print(f"added {crawler.name} ({crawler.purpose}, run by {crawler.operator})")
+
+
+@crawlers_app.command("remove")
+@handles_errors
+def crawlers_remove(name: Annotated[str, typer.Argument(help="An entry added with `crawlers add`.")]) -> None:
+    """Remove an entry you added (a listed crawler of the same name shows again)."""
+    removed = remove_local_crawler(name, data_dir=_settings().data_dir)
+    out.print(f"removed {removed.name}")
 
 
 # --- demo ----------------------------------------------------------------------------------------------

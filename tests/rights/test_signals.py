@@ -204,3 +204,22 @@ def test_profile_pages_use_end_anchors_for_modern_parsers(site: SiteSignals) -> 
     robots = Protego.parse(robots_txt(site, AGENTS))
     assert not robots.can_fetch(f"{BASE}/@closed", "Googlebot")
     assert robots.can_fetch(f"{BASE}/@closedshop", "Googlebot")
+
+
+def test_robots_txt_for_every_registered_agent(site: SiteSignals, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Both parsers give every shipped registry agent the access its purpose and the policy call for."""
+    from fairtrain.rights.crawlers import CrawlerRegistry
+    from fairtrain.rights.signals import PURPOSE_USAGE
+
+    crawlers = CrawlerRegistry.load(tmp_path).crawlers
+    assert len(crawlers) > 100
+    text = robots_txt(site, crawlers)
+    parsers = _parsers(text)
+    for crawler in crawlers:
+        usage = PURPOSE_USAGE[crawler.purpose]
+        site_allows = site.policy.action(usage) == "allow"
+        for can_fetch in parsers:
+            assert can_fetch(crawler.name, f"{BASE}/gallery/x.jpg") is site_allows, crawler.name
+            assert can_fetch(crawler.name, f"{BASE}/license.xml"), crawler.name
+            open_allows = site.creators[0].policy.action(usage) == "allow"
+            assert can_fetch(crawler.name, f"{BASE}/@open/x.jpg") is open_allows, crawler.name
