@@ -52,3 +52,27 @@ def test_signals_are_served_live_and_follow_the_policy(client: TestClient, db: S
     assert [c.get("url") for c in mine] == ["/@mira/*"]
     assert "Disallow: /" in client.get("/ai.txt").text
     assert json.loads(client.get("/.well-known/tdmrep.json").text)[-1]["location"] == "/*"
+
+
+def test_creator_pages_carry_the_terms(client: TestClient, db: Session) -> None:
+    seed_demo(db, min_password_length=10)
+    db.commit()
+    page = client.get("/@mira")
+    assert (
+        page.headers["link"]
+        == '<http://testserver/@mira/license.xml>; rel="license"; type="application/rsl+xml"'
+    )
+    assert page.headers["tdm-reservation"] == "1"
+    assert page.headers["x-robots-tag"] == "noai"
+    assert page.headers["content-signal"] == "search=yes, ai-input=no, ai-train=no"
+    assert '<meta name="tdm-reservation" content="1">' in page.text
+    assert (
+        '<link rel="license" type="application/rsl+xml" href="http://testserver/@mira/license.xml">'
+        in page.text
+    )
+    assert "only under a licence" in page.text
+    mira = accounts.get_creator(db, "mira")
+    set_rule(db, scope=Scope("creator", mira.id), usage="ai-all", rule=Rule("deny"), changed_by=None)
+    db.commit()
+    page = client.get("/@mira")
+    assert page.headers["x-robots-tag"] == "noai, noimageai" and "does not allow AI training" in page.text

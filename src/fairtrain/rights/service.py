@@ -9,7 +9,7 @@ from fairtrain.accounts.models import CreatorProfile
 from fairtrain.rights.policy import effective_policy
 from fairtrain.rights.signals import CreatorSignals, SiteSignals
 
-__all__ = ["site_signals"]
+__all__ = ["creator_signals", "site_signals"]
 
 SITE_NAME = "fairtrain"
 
@@ -25,3 +25,14 @@ def site_signals(session: Session, *, base_url: str, site_name: str = SITE_NAME)
             CreatorSignals(c.handle, c.display_name, effective_policy(session, creator=c)) for c in creators
         ],
     )
+
+
+def creator_signals(
+    session: Session, *, base_url: str, creator: CreatorProfile, site_name: str = SITE_NAME
+) -> tuple[SiteSignals, CreatorSignals]:
+    """Just what one creator's pages need for their headers and tags (no other creator is looked at)."""
+    own = CreatorSignals(creator.handle, creator.display_name, effective_policy(session, creator=creator))
+    site = SiteSignals(
+        base_url=base_url, site_name=site_name, policy=effective_policy(session), creators=[own]
+    )
+    return site, own

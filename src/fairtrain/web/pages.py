@@ -15,6 +15,8 @@ from fairtrain.accounts.errors import InvalidCredentials, LoginThrottled, Unknow
 from fairtrain.accounts.models import Role, User
 from fairtrain.accounts.tokens import create_api_token, list_api_tokens, revoke_api_token
 from fairtrain.errors import FairtrainError, NotFound
+from fairtrain.rights.service import creator_signals
+from fairtrain.rights.signals import html_tags, response_headers
 from fairtrain.web.deps import DbDep, SettingsDep, UserDep, ViewerDep, require_role
 from fairtrain.web.security import check_csrf, end_session, start_session
 from fairtrain.web.templating import remember_viewer, render
@@ -257,10 +259,24 @@ def creators(request: Request, db: DbDep, viewer: ViewerDep) -> Response:
 
 
 @router.get("/@{handle}")
-def creator_page(request: Request, db: DbDep, viewer: ViewerDep, handle: str) -> Response:
+def creator_page(
+    request: Request, db: DbDep, settings: SettingsDep, viewer: ViewerDep, handle: str
+) -> Response:
     creator = service.get_creator(db, handle)
     memberships = service.memberships_of(db, creator)
-    return render(request, "creator.html", {"creator": creator, "memberships": memberships})
+    site, own = creator_signals(db, base_url=settings.base_url, creator=creator)
+    response = render(
+        request,
+        "creator.html",
+        {
+            "creator": creator,
+            "memberships": memberships,
+            "policy_tags": html_tags(site, own),
+            "policy": own.policy,
+        },
+    )
+    response.headers.update(response_headers(site, own))  # the same terms, machine-readable
+    return response
 
 
 @router.get("/@{handle}/avatar")
