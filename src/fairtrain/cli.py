@@ -48,6 +48,16 @@ from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.crawlers import add_local as add_local_crawler
 from fairtrain.rights.crawlers import remove_local as remove_local_crawler
 from fairtrain.rights.crawlers import update_from as update_crawlers_from
+from fairtrain.rights.policy import (
+    CONCRETE_USAGES,
+    SITE,
+    Rule,
+    Scope,
+    effective_policy,
+    format_micros,
+    parse_price,
+    set_rule,
+)
 
 __all__ = ["app", "main"]
 
@@ -828,6 +838,103 @@ def crawlers_remove(name: Annotated[str, typer.Argument(help="An entry added wit
     """Remove an entry you added (a listed crawler of the same name shows again)."""
     removed = remove_local_crawler(name, data_dir=_settings().data_dir)
     out.print(f"removed {removed.name}")
+
+
+# --- rights policy -------------------------------------------------------------------------------------
+
+policy_app = typer.Typer(help="What AI may do with the works: one policy per site, collective, creator, ...")
+app.add_typer(policy_app, name="policy")
+
+
+def _scope(
+    session: Session,
+    *,
+    creator: str | None,
+    collective: str | None,
+    collection: str | None,
+    asset: str | None,
+) -> Scope:
+    if sum(x is not None for x in (collective, asset)) + (creator is not None and collection is None) > 1:
+        raise InvalidInput(
+            "name one scope: --creator, --collective, --collection (with --creator) or --asset"
+        )
+    if asset is not None:
+        return Scope("asset", catalog_service.get_asset(session, asset).id)
+    if collection is not None:
+        if creator is None:
+            raise InvalidInput("--collection needs --creator")
+        owner = service.get_creator(session, creator)
+        return Scope("collection", catalog_service.get_collection(session, creator=owner, slug=collection).id)
+    if collective is not None:
+        return Scope("collective", service.get_collective(session, collective).id)
+    if creator is not None:
+        return Scope("creator", service.get_creator(session, creator).id)
+    return SITE
+
+
+@policy_app.command("show")
+@handles_errors
+def policy_show(
+    creator: Annotated[str | None, typer.Option(help="Creator handle.")] = None,
+    asset: Annotated[str | None, typer.Option(help="Asset id.")] = None,
+) -> None:
+    """The effective policy (site, a creator's, or an asset's) and where each decision comes from."""
+    with _db() as (_, session):
+        owner = service.get_creator(session, creator) if creator else None
+        item = catalog_service.get_asset(session, asset) if asset else None
+        decisions = effective_policy(session, creator=owner, asset=item)
+        table = Table("usage", "decision", "terms", "set at")
+        for usage in CONCRETE_USAGES:
+            decision = decisions[usage]
+            rule = decision.rule
+            terms = rule.payment or ""
+            if rule.amount_micros is not None:
+                terms += f" {format_micros(rule.amount_micros)} {rule.currency}"
+            where = "default" if decision.default else f"{decision.scope.kind} {decision.scope.id}".strip()
+            table.add_row(usage, rule.action, terms.strip(), where)
+        out.print(table)
+
+
+@policy_app.command("set")
+@handles_errors
+def policy_set(
+    usage: Annotated[str, typer.Argument(help="search, ai-input, ai-index, ai-train, ai-all or all.")],
+    action: Annotated[str, typer.Argument(help="allow, deny, licence, or clear (remove the rule).")],
+    creator: Annotated[str | None, typer.Option(help="Creator handle (default scope: the site).")] = None,
+    collective: Annotated[str | None, typer.Option(help="Collective slug.")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection slug (with --creator).")] = None,
+    asset: Annotated[str | None, typer.Option(help="Asset id.")] = None,
+    payment: Annotated[str | None, typer.Option(help="RSL payment type, e.g. training, crawl, use.")] = None,
+    price: Annotated[str | None, typer.Option(help="Exact decimal amount, e.g. 0.015.")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code, e.g. USD.")] = None,
+    user_type: Annotated[
+        list[str] | None, typer.Option("--user-type", help="Only for this user type.")
+    ] = None,
+    territory: Annotated[
+        list[str] | None, typer.Option("--territory", help="Limit to a country or EU.")
+    ] = None,
+) -> None:
+    """Set what one scope says about one usage; the change is recorded."""
+    amount = None
+    if price is not None or currency is not None:
+        if price is None or currency is None:
+            raise InvalidInput("a price needs both --price and --currency")
+        amount, currency = parse_price(price, currency)
+    rule = None
+    if action != "clear":
+        rule = Rule(
+            action=action,
+            payment=payment,
+            amount_micros=amount,
+            currency=currency,
+            user_types=tuple(user_type or ()),
+            territories=tuple(t.upper() for t in territory or ()),
+        )
+    with _db() as (_, session):
+        scope = _scope(session, creator=creator, collective=collective, collection=collection, asset=asset)
+        change = set_rule(session, scope=scope, usage=usage, rule=rule, changed_by=None)
+        where = f"{scope.kind} {scope.id}".strip()
+        out.print(f"{where}: {usage} -> {action}" if change else f"{where}: {usage} unchanged")
 
 
 # --- demo ----------------------------------------------------------------------------------------------
