@@ -58,6 +58,7 @@ from fairtrain.rights.policy import (
     parse_price,
     set_rule,
 )
+from fairtrain.rights.service import export_signals, site_signals
 
 __all__ = ["app", "main"]
 
@@ -935,6 +936,27 @@ def policy_set(
         change = set_rule(session, scope=scope, usage=usage, rule=rule, changed_by=None)
         where = f"{scope.kind} {scope.id}".strip()
         out.print(f"{where}: {usage} -> {action}" if change else f"{where}: {usage} unchanged")
+
+
+signals_app = typer.Typer(help="The policy's machine-readable signals.", no_args_is_help=True)
+app.add_typer(signals_app, name="signals")
+
+
+@signals_app.command("export")
+@handles_errors
+def signals_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into (created if missing).")],
+    site_name: Annotated[
+        str, typer.Option(help="Name used in the files and the terms clause.")
+    ] = "fairtrain",
+) -> None:
+    """Write robots.txt, ai.txt, tdmrep.json, license.xml, web-server snippets and a terms clause."""
+    with _db() as (settings, session):
+        site = site_signals(session, base_url=settings.base_url, site_name=site_name)
+        crawlers = CrawlerRegistry.load(settings.data_dir).crawlers
+        written = export_signals(site, crawlers, out_dir=out_dir)
+    for path in written:
+        out.print(str(path))
 
 
 # --- demo ----------------------------------------------------------------------------------------------

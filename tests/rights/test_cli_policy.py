@@ -69,3 +69,50 @@ def test_policy_show_and_set(env: Path) -> None:
         "policy", "set", "search", "deny", "--creator", "mira", "--collective", "x", code=1
     )
     assert "no creator @zed" in _run("policy", "set", "search", "deny", "--creator", "zed", code=1)
+
+
+def test_signals_export_writes_every_file(env: Path) -> None:
+    import json
+    import re
+    import xml.etree.ElementTree as ET
+
+    _run(
+        "policy", "set", "ai-train", "licence", "--payment", "training", "--price", "100", "--currency", "USD"
+    )
+    out_dir = env / "signals"
+    printed = _run("signals", "export", "--out", str(out_dir), "--site-name", "Mira's Studio")
+    names = {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if p.is_file()}
+    assert names == {
+        "robots.txt",
+        "ai.txt",
+        "license.xml",
+        ".well-known/tdmrep.json",
+        ".well-known/tdm/site.json",
+        ".well-known/tdm/@mira.json",
+        "@mira/license.xml",
+        "server/nginx.conf",
+        "server/Caddyfile",
+        "server/.htaccess",
+        "terms-ai.txt",
+        "headers.txt",
+        "head.html",
+    }
+    assert str(out_dir / "robots.txt") in printed
+    assert isinstance(json.loads((out_dir / ".well-known/tdmrep.json").read_text()), list)
+    ET.fromstring((out_dir / "license.xml").read_text())
+    nginx = (out_dir / "server/nginx.conf").read_text()
+    agents = re.search(r'"~\*\((.*)\)" 1;', nginx).group(1)  # type: ignore[union-attr]
+    assert "GPTBot" in agents.split("|") and "Googlebot" not in agents.split("|")
+    assert re.search(
+        agents, "Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)", re.IGNORECASE
+    )
+    assert r"^/(robots\.txt|ai\.txt|license\.xml|\.well-known/)" in nginx
+    htaccess = (out_dir / "server/.htaccess").read_text()
+    assert "RewriteRule .* - [F,L]" in htaccess and "RewriteCond %{REQUEST_URI} !^/(robots" in htaccess
+    assert (
+        "not path /robots.txt /ai.txt /license.xml /.well-known/*"
+        in (out_dir / "server/Caddyfile").read_text()
+    )
+    terms = (out_dir / "terms-ai.txt").read_text()
+    assert "Mira's Studio" in terms and "100.00 USD" in terms and "Article 4(3)" in terms
+    assert "tdm-reservation: 1" in (out_dir / "headers.txt").read_text()
