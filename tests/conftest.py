@@ -21,11 +21,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 # Every table must be in Base.metadata, which the PostgreSQL clean-up empties.
 import fairtrain.catalog.models
 import fairtrain.rights.models  # noqa: F401
 from fairtrain.app import create_app
+from fairtrain.cli import app as cli_app
 from fairtrain.config import Settings
 from fairtrain.db.base import Base
 from fairtrain.db.engine import make_engine, make_sessionmaker
@@ -145,3 +147,13 @@ def app(settings: Settings) -> Iterator[FastAPI]:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
+    """CLI environment on this test's database, with the creator @mira (legal name Mira Jensen)."""
+    monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FAIRTRAIN_DATABASE_URL", database_url)
+    result = CliRunner().invoke(cli_app, ["creators", "create", "mira", "--legal-name", "Mira Jensen"])
+    assert result.exit_code == 0, result.output
+    return tmp_path

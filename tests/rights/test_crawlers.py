@@ -449,3 +449,16 @@ def test_a_token_inside_a_host_name_is_not_a_match(registry: CrawlerRegistry) ->
     assert registry.match("Mozilla/5.0 (compatible; +https://openai.com/about)") is None
     assert (found := registry.match("Mozilla/5.0 (compatible; OpenAI/1.0)")) is not None
     assert found.name == "OpenAI"
+
+
+def test_current_registry_is_reused_until_a_file_changes(tmp_path: Path) -> None:
+    from fairtrain.rights.crawlers import CrawlerRegistry, add_local
+
+    first = CrawlerRegistry.current(tmp_path)
+    assert CrawlerRegistry.current(tmp_path) is first
+    add_local(
+        {"name": "CacheProbeBot", "operator": "Example", "purpose": "training"},
+        data_dir=tmp_path,
+    )
+    changed = CrawlerRegistry.current(tmp_path)
+    assert changed is not first and "CacheProbeBot" in changed

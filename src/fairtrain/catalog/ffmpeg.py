@@ -32,6 +32,20 @@ def ffmpeg_available() -> bool:
     return _tool("ffmpeg") is not None and _tool("ffprobe") is not None
 
 
+def _run(tool: str, *args: str) -> bytes | None:
+    """The tool's standard output, or None when it is not installed, fails or says nothing."""
+    executable = _tool(tool)
+    if executable is None:
+        return None
+    try:
+        result = subprocess.run(  # noqa: S603
+            [executable, "-v", "error", *args], capture_output=True, timeout=_TIMEOUT, check=True
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return result.stdout or None
+
+
 @dataclass(frozen=True)
 class VideoFacts:
     duration_ms: int | None
@@ -41,28 +55,12 @@ class VideoFacts:
 
 def video_facts(path: Path) -> VideoFacts | None:
     """Duration and frame size from ffprobe; None without ffprobe or when it cannot read the file."""
-    ffprobe = _tool("ffprobe")
-    if ffprobe is None:
-        return None
+    output = _run("ffprobe", "-print_format", "json", "-show_format", "-show_streams", "--", str(path))
     try:
-        result = subprocess.run(  # noqa: S603
-            [
-                ffprobe,
-                "-v",
-                "error",
-                "-print_format",
-                "json",
-                "-show_format",
-                "-show_streams",
-                "--",
-                str(path),
-            ],
-            capture_output=True,
-            timeout=_TIMEOUT,
-            check=True,
-        )
-        data = json.loads(result.stdout)
-    except (subprocess.SubprocessError, OSError, ValueError):
+        data = json.loads(output) if output else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
         return None
     video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
     duration = data.get("format", {}).get("duration")
@@ -77,73 +75,47 @@ def video_facts(path: Path) -> VideoFacts | None:
 
 def keyframe(path: Path, *, at_ms: int) -> Image.Image | None:
     """The frame nearest ``at_ms`` as an RGB image (long side ≤ 1024 px), or None."""
-    ffmpeg = _tool("ffmpeg")
-    if ffmpeg is None:
+    seek = f"{max(at_ms, 0) / 1000:.3f}"
+    png = _run(
+        "ffmpeg",
+        "-nostdin",
+        "-ss",
+        seek,
+        "-i",
+        str(path),
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale='min(1024,iw)':-2",
+        "-f",
+        "image2pipe",
+        "-vcodec",
+        "png",
+        "-",
+    )
+    if png is None:
         return None
-    try:
-        result = subprocess.run(  # noqa: S603
-            [
-                ffmpeg,
-                "-v",
-                "error",
-                "-nostdin",
-                "-ss",
-                f"{max(at_ms, 0) / 1000:.3f}",
-                "-i",
-                str(path),
-                "-frames:v",
-                "1",
-                "-vf",
-                "scale='min(1024,iw)':-2",
-                "-f",
-                "image2pipe",
-                "-vcodec",
-                "png",
-                "-",
-            ],
-            capture_output=True,
-            timeout=_TIMEOUT,
-            check=True,
-        )
-    except (subprocess.SubprocessError, OSError):
-        return None
-    if not result.stdout:
-        return None
-    with Image.open(io.BytesIO(result.stdout)) as frame:
+    with Image.open(io.BytesIO(png)) as frame:
         return frame.convert("RGB")
 
 
 def decode_pcm(path: Path, *, max_seconds: int) -> bytes | None:
     """The first ``max_seconds`` of any audio ffmpeg reads, as mono signed 16-bit PCM at ``PCM_RATE``."""
-    ffmpeg = _tool("ffmpeg")
-    if ffmpeg is None:
-        return None
-    try:
-        result = subprocess.run(  # noqa: S603
-            [
-                ffmpeg,
-                "-v",
-                "error",
-                "-nostdin",
-                "-i",
-                str(path),
-                "-t",
-                str(max_seconds),
-                "-vn",
-                "-ac",
-                "1",
-                "-ar",
-                str(PCM_RATE),
-                "-f",
-                "s16le",
-                "-acodec",
-                "pcm_s16le",
-                "-",
-            ],
-            capture_output=True,
-            timeout=_TIMEOUT,
-            check=True,
-        )
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return result.stdout or None
+    return _run(
+        "ffmpeg",
+        "-nostdin",
+        "-i",
+        str(path),
+        "-t",
+        str(max_seconds),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(PCM_RATE),
+        "-f",
+        "s16le",
+        "-acodec",
+        "pcm_s16le",
+        "-",
+    )

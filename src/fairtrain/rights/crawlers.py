@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -197,6 +198,18 @@ class CrawlerRegistry:
         base = _read_list(installed) if installed.exists() else builtin_crawlers()
         local = data_dir / LOCAL_FILE
         return cls([*base, *(_read_list(local) if local.exists() else [])])
+
+    @classmethod
+    def current(cls, data_dir: Path) -> CrawlerRegistry:
+        """``load``, reused while neither the installed nor the operator's file changes (for serving)."""
+
+        def stamp(path: Path) -> int:
+            try:
+                return path.stat().st_mtime_ns
+            except FileNotFoundError:
+                return -1
+
+        return _cached_registry(data_dir, stamp(data_dir / INSTALLED_FILE), stamp(data_dir / LOCAL_FILE))
 
     @property
     def crawlers(self) -> list[Crawler]:
@@ -536,3 +549,8 @@ def remove_local(name: str, *, data_dir: Path) -> Crawler:
         raise CrawlerNotFound(f"no operator-added crawler named {name!r}; only those can be removed")
     _write_atomically(data_dir / LOCAL_FILE, _document([c for c in local if c is not found]))
     return found
+
+
+@lru_cache(maxsize=8)
+def _cached_registry(data_dir: Path, _installed_mtime: int, _local_mtime: int) -> CrawlerRegistry:
+    return CrawlerRegistry.load(data_dir)

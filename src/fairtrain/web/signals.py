@@ -37,7 +37,7 @@ def _text(body: str, media_type: str) -> Response:
 
 @router.get("/robots.txt")
 def robots(db: DbDep, settings: SettingsDep) -> Response:
-    crawlers = CrawlerRegistry.load(settings.data_dir).crawlers
+    crawlers = CrawlerRegistry.current(settings.data_dir).crawlers
     return _text(robots_txt(site_signals(db, base_url=settings.base_url), crawlers), "text/plain")
 
 
