@@ -23,11 +23,13 @@ __all__ = [
     "ai_txt",
     "content_signal",
     "html_tags",
+    "iptc_data_mining",
     "license_xml",
     "response_headers",
     "robots_txt",
     "tdm_policy_document",
     "tdmrep_json",
+    "training_mining_entries",
 ]
 
 RSL_NAMESPACE = "https://rslstandard.org/rsl"
@@ -297,3 +299,70 @@ def html_tags(site: SiteSignals, creator: CreatorSignals | None = None) -> list[
     if "X-Robots-Tag" in headers:
         tags.append({"tag": "meta", "name": "robots", "content": headers["X-Robots-Tag"]})
     return tags
+
+
+IPTC_VOCAB = "http://ns.useplus.org/ldf/vocab/"
+
+
+def iptc_data_mining(policy: EffectivePolicy) -> tuple[str, str | None]:
+    """IPTC ``plus:DataMining`` URI (STANDARDS §6, §7) and the ``plus:OtherConstraints`` text, if any.
+
+    ai-train leads, as in the §7 table; when the other usages say something the code cannot, the code
+    points at the constraint text, which spells out every usage.
+    """
+    train = policy.action("ai-train")
+    others = {policy.action(u) for u in ("ai-input", "ai-index")}
+    search_ok = _allowed(policy["search"])
+    if train == "licence":
+        return IPTC_VOCAB + "DMI-PROHIBITED-SEELINKEDRIGHTSEXPR", _constraints_text(policy)
+    if train == "allow":
+        if others == {"allow"} and search_ok:
+            return IPTC_VOCAB + "DMI-ALLOWED", None
+        return IPTC_VOCAB + "DMI-PROHIBITED-SEECONSTRAINT", _constraints_text(policy)
+    if others == {"allow"} and search_ok:
+        return IPTC_VOCAB + "DMI-PROHIBITED-AIMLTRAINING", None
+    if others == {"deny"}:
+        if search_ok:
+            return IPTC_VOCAB + "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", None
+        return IPTC_VOCAB + "DMI-PROHIBITED", None
+    return IPTC_VOCAB + "DMI-PROHIBITED-SEECONSTRAINT", _constraints_text(policy)
+
+
+def _constraints_text(policy: EffectivePolicy) -> str:
+    parts = []
+    for usage in CONCRETE_USAGES:
+        rule = policy[usage].rule
+        if rule.action == "licence":
+            price = (
+                f" ({format_micros(rule.amount_micros)} {rule.currency} per {rule.payment})"
+                if rule.amount_micros is not None and rule.payment
+                else ""
+            )
+            parts.append(f"{usage}: licence required{price}")
+        else:
+            parts.append(f"{usage}: {'allowed' if rule.action == 'allow' else 'prohibited'}")
+    return "; ".join(parts) + "."
+
+
+# CAWG training-and-data-mining entries and the usage whose decision sets each (STANDARDS §6).
+_TRAINING_MINING = {
+    "ai_training": "ai-train",
+    "ai_generative_training": "ai-train",
+    "ai_inference": "ai-input",
+    "data_mining": "ai-index",
+}
+
+
+def training_mining_entries(policy: EffectivePolicy, *, license_url: str) -> dict[str, dict[str, str]]:
+    """``{"ai_training": {"use": "notAllowed"}, ...}`` without a label prefix; the C2PA writer adds
+    ``cawg.`` or ``c2pa.``. A licensed use is ``constrained`` with the licence URL as its info."""
+    entries: dict[str, dict[str, str]] = {}
+    for name, usage in _TRAINING_MINING.items():
+        action = policy.action(usage)
+        if action == "allow":
+            entries[name] = {"use": "allowed"}
+        elif action == "licence":
+            entries[name] = {"use": "constrained", "constraint_info": license_url}
+        else:
+            entries[name] = {"use": "notAllowed"}
+    return entries

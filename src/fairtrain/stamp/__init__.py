@@ -1,0 +1,1 @@
+"""File protection: invisible and visible watermarks, XMP/IPTC rights, C2PA manifests, text canaries, verify."""
