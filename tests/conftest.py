@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 
 # Every table must be in Base.metadata, which the PostgreSQL clean-up empties.
 import fairtrain.catalog.models
-import fairtrain.rights.models  # noqa: F401
+import fairtrain.rights.models
+import fairtrain.stamp.models  # noqa: F401
 from fairtrain.app import create_app
 from fairtrain.cli import app as cli_app
 from fairtrain.config import Settings

@@ -8,7 +8,8 @@ from sqlalchemy import Engine
 # Imported to register their tables with Base.metadata, which autogenerate compares against.
 import fairtrain.accounts.models
 import fairtrain.catalog.models
-import fairtrain.rights.models  # noqa: F401
+import fairtrain.rights.models
+import fairtrain.stamp.models  # noqa: F401
 from fairtrain.db.base import Base
 
 # Migration scripts describe every layer's tables, so this is the one place db/ looks up at the domain
