@@ -959,6 +959,255 @@ def signals_export(
         out.print(str(path))
 
 
+# --- protection ------------------------------------------------------------------------------------------
+
+stamp_app = typer.Typer(help="Protected files: visible-watermark settings.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The C2PA certificate authority and creators' signing keys.", no_args_is_help=True
+)
+app.add_typer(stamp_app, name="stamp")
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+@handles_errors
+def protect(
+    assets: Annotated[list[str] | None, typer.Argument(help="Asset ids to protect.")] = None,
+    creator: Annotated[
+        str | None, typer.Option("--creator", help="Protect all of this creator's works.")
+    ] = None,
+    collection: Annotated[str | None, typer.Option(help="Only this collection (slug) of --creator.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo derivatives that are up to date.")] = False,
+) -> None:
+    """Write protected derivatives (watermark, XMP/IPTC, C2PA; canaries for text). Originals are untouched.
+
+    Only stale derivatives are redone (after a policy, name or settings change), so it is cheap to re-run.
+    Each asset is committed on its own: an interrupted run keeps what it finished.
+    """
+    from fairtrain.stamp.service import ProtectionContext, assets_to_protect, protect_asset
+
+    if bool(assets) == bool(creator):
+        raise InvalidInput("name asset ids or --creator, not both and not neither")
+    if collection and not creator:
+        raise InvalidInput("--collection needs --creator")
+    settings = _settings()
+    context = ProtectionContext.from_settings(settings)
+    engine = _engine(settings)
+    maker = make_sessionmaker(engine)
+    with transaction(maker) as session:
+        owner = service.get_creator(session, creator) if creator else None
+        group = (
+            catalog_service.get_collection(session, creator=owner, slug=collection)
+            if owner and collection
+            else None
+        )
+        ids = [
+            a.id for a in assets_to_protect(session, creator=owner, collection=group, asset_ids=assets or ())
+        ]
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    try:
+        with Progress(
+            TextColumn("protecting"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("protect", total=len(ids))
+            for asset_id in ids:
+                with transaction(maker) as session:
+                    outcome = protect_asset(
+                        session,
+                        asset=catalog_service.get_asset(session, asset_id),
+                        context=context,
+                        force=force,
+                    )
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                if outcome.status in ("failed", "skipped"):
+                    failures.append(f"{asset_id}: {outcome.status}: {outcome.detail}")
+                bar.advance(task)
+    except KeyboardInterrupt:
+        err.print("interrupted; finished assets are kept, run the same command again to go on")
+        raise typer.Exit(130) from None
+    finally:
+        engine.dispose()
+    for line in failures:
+        out.print(line)
+    names = ("protected", "unchanged", "skipped", "failed")
+    out.print(", ".join(f"{counts.get(k, 0)} {k}" for k in names))
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
+def _verify_lines(report: object) -> list[str]:
+    from fairtrain.stamp.verify import VerifyReport
+
+    assert isinstance(report, VerifyReport)
+    lines = [f"{report.filename}: {report.mime}, {report.size:,} bytes, sha256 {report.sha256[:16]}…"]
+    if report.known_file:
+        lines.append(f"  identical file: {report.known_file.asset_id} by @{report.known_file.creator_handle}")
+    if report.watermark is not None:
+        mark = report.watermark
+        if mark.found:
+            owner = f"{mark.asset.title!r} by @{mark.asset.creator_handle}" if mark.asset else "unknown here"
+            how = " after re-sync" if mark.resynced else ""
+            lines.append(
+                f"  watermark: {mark.payload_asset_id} ({owner}), confidence {mark.confidence:.2f}{how}"
+            )
+        else:
+            lines.append("  watermark: none (the error-correcting code found no valid payload)")
+    if report.manifest is not None:
+        manifest = report.manifest
+        lines.append(
+            f"  C2PA: {manifest.state}" + (f", signed by {manifest.signer}" if manifest.signer else "")
+        )
+        for name, entry in sorted(manifest.training_mining.items()):
+            lines.append(
+                f"    {name}: {entry.get('use')}"
+                + (f" ({entry['constraint_info']})" if entry.get("constraint_info") else "")
+            )
+        for error in manifest.errors:
+            lines.append(f"    ! {error}")
+    if report.xmp is not None:
+        xmp = report.xmp
+        fields = [
+            ("creator", xmp.creator),
+            ("copyright", xmp.copyright_notice),
+            ("data mining", xmp.data_mining),
+            ("constraints", xmp.other_constraints),
+            ("web statement", xmp.web_statement),
+            ("asset", xmp.asset_id),
+        ]
+        lines.append("  XMP: " + "; ".join(f"{k}: {v}" for k, v in fields if v))
+    elif report.xmp_error:
+        lines.append(f"  XMP: unreadable ({report.xmp_error})")
+    for found in report.canaries:
+        owner = f"{found.asset.asset_id} by @{found.asset.creator_handle}" if found.asset else "unknown here"
+        lines.append(f"  canary {found.token}: {owner}")
+    for match in report.matches:
+        label = "near" if match.near else "far"
+        lines.append(
+            f"  {label} {match.algorithm} {match.score:g}: {match.asset.asset_id} {match.asset.title!r} "
+            f"by @{match.asset.creator_handle}"
+        )
+    return lines
+
+
+@app.command()
+@handles_errors
+def verify(
+    files: Annotated[list[Path], typer.Argument(help="Files to check.", exists=True, dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Report the watermark, C2PA manifest, XMP rights, canaries and nearest catalogue works of each file."""
+    import dataclasses
+
+    from fairtrain.stamp.service import ProtectionContext
+    from fairtrain.stamp.verify import verify_bytes
+
+    reports = []
+    with _db() as (settings, session):
+        context = ProtectionContext.from_settings(settings)
+        for path in files:
+            if path.stat().st_size > settings.max_upload_bytes:
+                raise InvalidInput(f"{path} is larger than the upload limit")
+            reports.append(
+                verify_bytes(
+                    session,
+                    path.read_bytes(),
+                    filename=path.name,
+                    context=context,
+                    max_pixels=settings.max_image_pixels,
+                )
+            )
+    if as_json:
+        out.print_json(json.dumps([dataclasses.asdict(r) for r in reports], default=str))
+        return
+    for report in reports:
+        for line in _verify_lines(report):
+            out.print(line, markup=False)
+
+
+@stamp_app.command("settings")
+@handles_errors
+def stamp_settings(
+    creator: Annotated[str, typer.Option("--creator", help="The creator's handle.")],
+    visible: Annotated[
+        bool | None, typer.Option("--visible/--no-visible", help="Turn the visible watermark on or off.")
+    ] = None,
+    text: Annotated[str | None, typer.Option(help="Watermark text, e.g. '© Mira Okafor'.")] = None,
+    logo: Annotated[
+        Path | None,
+        typer.Option(help="A logo image (PNG with transparency works best).", exists=True, dir_okay=False),
+    ] = None,
+    position: Annotated[
+        str | None, typer.Option(help="bottom-right, bottom-left, top-right, top-left, center or tile.")
+    ] = None,
+    opacity: Annotated[int | None, typer.Option(help="Opacity in percent (1-100).")] = None,
+    scale: Annotated[int | None, typer.Option(help="Width in percent of the image (2-100).")] = None,
+) -> None:
+    """Show or change a creator's visible watermark; run `fairtrain protect --creator H` afterwards."""
+    from fairtrain.stamp.service import ProtectionContext, get_settings, update_settings
+
+    with _db() as (settings, session):
+        owner = service.get_creator(session, creator)
+        row = get_settings(session, owner)
+        if any(v is not None for v in (visible, text, logo, position, opacity, scale)):
+            row = update_settings(
+                session,
+                creator=owner,
+                context=ProtectionContext.from_settings(settings),
+                enabled=row.visible_enabled if visible is None else visible,
+                text=row.visible_text if text is None else text,
+                logo=logo.read_bytes() if logo else None,
+                position=position or row.visible_position,
+                opacity=row.visible_opacity if opacity is None else opacity,
+                scale=row.visible_scale if scale is None else scale,
+            )
+        state = "on" if row.visible_enabled else "off"
+        what = "logo" if row.visible_logo_sha256 else repr(row.visible_text or "")
+        out.print(
+            f"@{owner.handle}: visible watermark {state}: {what}, {row.visible_position}, "
+            f"{row.visible_opacity}% opacity, {row.visible_scale}% wide"
+        )
+
+
+@keys_app.command("show")
+@handles_errors
+def keys_show() -> None:
+    """Print the installation's C2PA root certificate (PEM), as verifiers need it."""
+    from fairtrain.stamp.service import ProtectionContext
+
+    context = ProtectionContext.from_settings(_settings())
+    out.print(context.keyring.root_certificate_pem().decode(), markup=False, end="")
+
+
+@keys_app.command("rotate")
+@handles_errors
+def keys_rotate(
+    creator: Annotated[str | None, typer.Option("--creator", help="Rotate this creator's key only.")] = None,
+    root: Annotated[
+        bool, typer.Option("--root", help="Rotate the root CA (old roots stay trusted).")
+    ] = False,
+) -> None:
+    """Issue new keys. Derivatives signed with the old ones are redone by the next `fairtrain protect`."""
+    from fairtrain.stamp.service import ProtectionContext
+
+    if bool(creator) == root:
+        raise InvalidInput("give --creator H or --root")
+    with _db() as (settings, session):
+        context = ProtectionContext.from_settings(settings)
+        if root:
+            context.keyring.rotate_root()
+            out.print("root CA rotated; creators' certificates are re-issued on next use")
+        else:
+            owner = service.get_creator(session, creator or "")
+            context.keyring.rotate_creator(owner.id)
+            out.print(f"@{owner.handle}: new signing key; run `fairtrain protect --creator {owner.handle}`")
+
+
 # --- demo ----------------------------------------------------------------------------------------------
 
 

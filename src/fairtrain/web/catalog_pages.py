@@ -25,6 +25,7 @@ from fairtrain.catalog.schemas import percent_to_bp
 from fairtrain.catalog.service import AssetFilter
 from fairtrain.catalog.thumbnails import thumbnail
 from fairtrain.errors import FairtrainError, InvalidInput, NotFound
+from fairtrain.stamp.service import current_protection
 from fairtrain.web.catalog_api import import_uploaded, owned_asset, owned_creator
 from fairtrain.web.deps import DbDep, SettingsDep, UserDep
 from fairtrain.web.security import check_csrf
@@ -192,6 +193,7 @@ def _asset_page(
             "missing": missing,
             "holders_text": holders,
             "all_collections": catalog.list_collections(db, creator=creator),
+            "protection": current_protection(db, asset.id),
             "notice": request.query_params.get("notice"),
             **extra,
         },
