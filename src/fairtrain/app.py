@@ -17,7 +17,7 @@ from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.web import api, catalog_api, catalog_pages, pages, signals
+from fairtrain.web import api, catalog_api, catalog_pages, pages, policy_pages, signals
 from fairtrain.web.errors import install_error_handlers, too_large_app
 from fairtrain.web.headers import SecurityHeadersMiddleware
 from fairtrain.web.limits import BodySizeLimitMiddleware
@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
+    app.include_router(policy_pages.router)
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

@@ -9,7 +9,7 @@ rule wins: deny, then licence, then allow.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CollectiveMembership, CreatorProfile
-from fairtrain.catalog.models import Asset
+from fairtrain.catalog.models import Asset, Collection
 from fairtrain.db.base import utcnow
 from fairtrain.errors import InvalidInput
 from fairtrain.rights.models import ACTIONS, SCOPES, USAGES, PolicyChange, PolicyRule
@@ -25,11 +25,15 @@ from fairtrain.rights.models import ACTIONS, SCOPES, USAGES, PolicyChange, Polic
 __all__ = [
     "CONCRETE_USAGES",
     "PAYMENT_TYPES",
+    "SHORTHANDS",
     "Decision",
     "EffectivePolicy",
     "Rule",
     "Scope",
+    "changes_at",
+    "concrete_rules_at",
     "effective_policy",
+    "expand",
     "format_micros",
     "parse_price",
     "rules_at",
@@ -38,6 +42,7 @@ __all__ = [
 
 CONCRETE_USAGES = ("search", "ai-input", "ai-index", "ai-train")
 _EXPANDS = {"all": CONCRETE_USAGES, "ai-all": ("ai-input", "ai-index", "ai-train")}
+SHORTHANDS = tuple(_EXPANDS)
 PAYMENT_TYPES = (
     "purchase",
     "subscription",
@@ -173,7 +178,8 @@ def format_micros(amount_micros: int) -> str:
     return f"{units}.{decimals.ljust(2, '0')}"
 
 
-def _expand(usage: str) -> Sequence[str]:
+def expand(usage: str) -> Sequence[str]:
+    """The concrete usages a usage stands for: ``ai-all`` -> ai-input, ai-index, ai-train."""
     return _EXPANDS.get(usage, (usage,))
 
 
@@ -184,6 +190,17 @@ def rules_at(session: Session, scope: Scope) -> dict[str, Rule]:
     return {row.usage: Rule.of(row) for row in rows}
 
 
+def concrete_rules_at(session: Session, scope: Scope) -> dict[str, Rule | None]:
+    """What ``scope`` itself says about each concrete usage, shorthands spelled out (the strictest where it
+    says two things); ``None`` where it says nothing."""
+    said = rules_at(session, scope)
+    out: dict[str, Rule | None] = {}
+    for usage in CONCRETE_USAGES:
+        found = _strictest((rule, scope) for name, rule in said.items() if usage in expand(name))
+        out[usage] = found[0] if found else None
+    return out
+
+
 def _strictest(candidates: Iterable[tuple[Rule, Scope]]) -> tuple[Rule, Scope] | None:
     best: tuple[Rule, Scope] | None = None
     for rule, scope in candidates:
@@ -192,13 +209,22 @@ def _strictest(candidates: Iterable[tuple[Rule, Scope]]) -> tuple[Rule, Scope] |
     return best
 
 
-def _chain(session: Session, *, creator: CreatorProfile | None, asset: Asset | None) -> list[list[Scope]]:
+def _chain(
+    session: Session,
+    *,
+    creator: CreatorProfile | None,
+    asset: Asset | None,
+    collection: Collection | None = None,
+) -> list[list[Scope]]:
     """Scopes from narrowest to broadest; each level may hold several (collections, collectives)."""
     levels: list[list[Scope]] = []
     if asset is not None:
         levels.append([Scope("asset", asset.id)])
         levels.append([Scope("collection", c.id) for c in asset.collections])
         creator = creator or asset.creator
+    elif collection is not None:
+        levels.append([Scope("collection", collection.id)])
+        creator = creator or session.get(CreatorProfile, collection.creator_id)
     if creator is not None:
         levels.append([Scope("creator", creator.id)])
         collective_ids = session.scalars(
@@ -212,11 +238,25 @@ def _chain(session: Session, *, creator: CreatorProfile | None, asset: Asset | N
 
 
 def effective_policy(
-    session: Session, *, creator: CreatorProfile | None = None, asset: Asset | None = None
+    session: Session,
+    *,
+    creator: CreatorProfile | None = None,
+    asset: Asset | None = None,
+    collection: Collection | None = None,
+    overrides: Mapping[Scope, Mapping[str, Rule]] | None = None,
 ) -> EffectivePolicy:
-    """What applies to ``asset`` (or all of ``creator``'s work, or the site) for every concrete usage."""
-    chain = _chain(session, creator=creator, asset=asset)
-    rules = {scope: rules_at(session, scope) for level in chain for scope in level}
+    """What applies to ``asset`` (or a ``collection``'s works, all of ``creator``'s work, or the site) for
+    every concrete usage.
+
+    ``overrides`` replaces what the named scopes say, in memory only: how a preview asks "what if".
+    """
+    chain = _chain(session, creator=creator, asset=asset, collection=collection)
+    overrides = overrides or {}
+    rules = {
+        scope: dict(overrides[scope]) if scope in overrides else rules_at(session, scope)
+        for level in chain
+        for scope in level
+    }
     decisions: dict[str, Decision] = {}
     for usage in CONCRETE_USAGES:
         for level in chain:
@@ -224,13 +264,13 @@ def effective_policy(
                 (rule, scope)
                 for scope in level
                 for said, rule in rules[scope].items()
-                if usage in _expand(said)
+                if usage in expand(said)
             )
             if found is not None:
                 decisions[usage] = Decision(usage, found[0], found[1])
                 break
         else:
-            default = next(rule for said, rule in DEFAULT_SITE_RULES.items() if usage in _expand(said))
+            default = next(rule for said, rule in DEFAULT_SITE_RULES.items() if usage in expand(said))
             decisions[usage] = Decision(usage, default, SITE, default=True)
     return EffectivePolicy(decisions)
 
@@ -267,3 +307,13 @@ def set_rule(
     session.add(change)
     session.flush()
     return change
+
+
+def changes_at(session: Session, scope: Scope, *, limit: int = 50) -> Sequence[PolicyChange]:
+    """The scope's recorded changes, newest first."""
+    return session.scalars(
+        select(PolicyChange)
+        .where(PolicyChange.scope_type == scope.kind, PolicyChange.scope_id == scope.id)
+        .order_by(PolicyChange.changed_at.desc(), PolicyChange.id.desc())
+        .limit(limit)
+    ).all()

@@ -1,21 +1,29 @@
 """The policy's signals, served live: robots.txt, ai.txt, tdmrep.json and its policies, license.xml.
 
-These are always free and never blocked: they are how a crawler learns the terms.
+These are always free and never blocked: they are how a crawler learns the terms. Building them looks at
+every creator's policy, so the results are cached per application and rebuilt only when the policy's
+version in the database moves (``rights.service.SignalCache``): a hit costs one small query.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from fairtrain.accounts import service as accounts
+from fairtrain.config import Settings
 from fairtrain.errors import NotFound
 from fairtrain.rights.crawlers import CrawlerRegistry
-from fairtrain.rights.service import site_signals
+from fairtrain.rights.service import SignalCache
 from fairtrain.rights.signals import (
     RSL_MEDIA_TYPE,
+    SiteSignals,
     ai_txt,
     license_xml,
     robots_txt,
@@ -24,36 +32,66 @@ from fairtrain.rights.signals import (
 )
 from fairtrain.web.deps import DbDep, SettingsDep
 
-__all__ = ["router"]
+__all__ = ["router", "signal_cache"]
 
 router = APIRouter(include_in_schema=False)
 
 _CACHE = {"Cache-Control": "public, max-age=300"}
+_CACHE_LOCK = threading.Lock()
+
+
+def signal_cache(request: Request) -> SignalCache:
+    """This application's cache (each app, e.g. each test's, has its own database and so its own)."""
+    state = request.app.state
+    cache = getattr(state, "signal_cache", None)
+    if cache is None:
+        with _CACHE_LOCK:
+            cache = getattr(state, "signal_cache", None)
+            if cache is None:
+                cache = state.signal_cache = SignalCache()
+    assert isinstance(cache, SignalCache)
+    return cache
+
+
+CacheDep = Annotated[SignalCache, Depends(signal_cache)]
 
 
 def _text(body: str, media_type: str) -> Response:
     return Response(body, media_type=media_type, headers=_CACHE)
 
 
+def _cached(
+    cache: SignalCache, db: Session, settings: Settings, name: str, render: Callable[[SiteSignals], str]
+) -> str:
+    return cache.body(db, base_url=settings.base_url, name=name, render=render)
+
+
 @router.get("/robots.txt")
-def robots(db: DbDep, settings: SettingsDep) -> Response:
-    crawlers = CrawlerRegistry.current(settings.data_dir).crawlers
-    return _text(robots_txt(site_signals(db, base_url=settings.base_url), crawlers), "text/plain")
+def robots(db: DbDep, settings: SettingsDep, cache: CacheDep) -> Response:
+    registry = CrawlerRegistry.current(settings.data_dir)  # the same object while its files are unchanged
+    body = cache.body(
+        db,
+        base_url=settings.base_url,
+        name="robots.txt",
+        render=lambda site: robots_txt(site, registry.crawlers),
+        extra=registry,
+    )
+    return _text(body, "text/plain")
 
 
 @router.get("/ai.txt")
-def spawning_ai_txt(db: DbDep, settings: SettingsDep) -> Response:
-    return _text(ai_txt(site_signals(db, base_url=settings.base_url)), "text/plain")
+def spawning_ai_txt(db: DbDep, settings: SettingsDep, cache: CacheDep) -> Response:
+    return _text(_cached(cache, db, settings, "ai.txt", ai_txt), "text/plain")
 
 
 @router.get("/.well-known/tdmrep.json")
-def tdmrep(db: DbDep, settings: SettingsDep) -> Response:
-    return _text(tdmrep_json(site_signals(db, base_url=settings.base_url)), "application/json")
+def tdmrep(db: DbDep, settings: SettingsDep, cache: CacheDep) -> Response:
+    return _text(_cached(cache, db, settings, "tdmrep.json", tdmrep_json), "application/json")
 
 
 @router.get("/.well-known/tdm/{name}.json")
-def tdm_policy(db: DbDep, settings: SettingsDep, name: str) -> Response:
-    site = site_signals(db, base_url=settings.base_url)
+def tdm_policy(db: DbDep, settings: SettingsDep, cache: CacheDep, name: str) -> Response:
+    site = cache.site(db, base_url=settings.base_url)
     if name == "site":
         document = tdm_policy_document(site)
     else:
@@ -65,12 +103,12 @@ def tdm_policy(db: DbDep, settings: SettingsDep, name: str) -> Response:
 
 
 @router.get("/license.xml")
-def site_license(db: DbDep, settings: SettingsDep) -> Response:
-    return _text(license_xml(site_signals(db, base_url=settings.base_url)), RSL_MEDIA_TYPE)
+def site_license(db: DbDep, settings: SettingsDep, cache: CacheDep) -> Response:
+    return _text(_cached(cache, db, settings, "license.xml", license_xml), RSL_MEDIA_TYPE)
 
 
 @router.get("/@{handle}/license.xml")
-def creator_license(request: Request, db: DbDep, settings: SettingsDep, handle: str) -> Response:
+def creator_license(db: DbDep, settings: SettingsDep, cache: CacheDep, handle: str) -> Response:
     creator = accounts.get_creator(db, handle)
-    site = site_signals(db, base_url=settings.base_url)
+    site = cache.site(db, base_url=settings.base_url)
     return _text(license_xml(site, only=creator.handle), RSL_MEDIA_TYPE)

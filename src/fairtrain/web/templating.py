@@ -57,8 +57,11 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
     links = [("Creators", "/creators"), ("Collectives", "/collectives")]
     if viewer.handle is not None:
         links.append(("Catalog", "/catalog"))
+        links.append(("AI policy", "/policy"))
         links.append(("My page", f"/@{viewer.handle}"))
     if viewer.has_role(Role.OPERATOR):
+        if viewer.handle is None:
+            links.append(("AI policy", "/policy"))  # the site's default
         links.append(("Operator", "/operator"))
     links += [("API", "/api/docs"), ("Account", "/account")]
     return links
