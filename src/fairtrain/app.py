@@ -17,7 +17,7 @@ from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.web import api, catalog_api, catalog_pages, pages, policy_pages, signals
+from fairtrain.web import api, catalog_api, catalog_pages, pages, policy_pages, protect_pages, signals
 from fairtrain.web.errors import install_error_handlers, too_large_app
 from fairtrain.web.headers import SecurityHeadersMiddleware
 from fairtrain.web.limits import BodySizeLimitMiddleware
@@ -63,7 +63,12 @@ def create_app(settings: Settings) -> FastAPI:
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         on_too_large=too_large_app,
-        upload_paths=(catalog_api.UPLOAD_PATH, catalog_pages.UPLOAD_PATH),
+        upload_paths=(
+            catalog_api.UPLOAD_PATH,
+            catalog_pages.UPLOAD_PATH,
+            protect_pages.CHECK_PATH,
+            protect_pages.VERIFY_API_PATH,
+        ),
         max_upload_bytes=settings.max_upload_bytes,
     )
     app.add_middleware(
@@ -86,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(policy_pages.router)
+    app.include_router(protect_pages.router)
+    app.include_router(protect_pages.api_router)
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:
