@@ -59,6 +59,7 @@ from fairtrain.rights.policy import (
     set_rule,
 )
 from fairtrain.rights.service import export_signals, site_signals
+from fairtrain.stamp.service import protected_asset_ids
 
 __all__ = ["app", "main"]
 
@@ -936,6 +937,12 @@ def policy_set(
         change = set_rule(session, scope=scope, usage=usage, rule=rule, changed_by=None)
         where = f"{scope.kind} {scope.id}".strip()
         out.print(f"{where}: {usage} -> {action}" if change else f"{where}: {usage} unchanged")
+        stale = protected_asset_ids(session, scope=scope) if change else []
+        if stale:
+            out.print(
+                f"{len(stale)} protected copies carry the old terms; `fairtrain protect` remakes them "
+                "(`--creator H`, or their asset ids)"
+            )
 
 
 signals_app = typer.Typer(help="The policy's machine-readable signals.", no_args_is_help=True)

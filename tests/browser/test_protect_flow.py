@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
 from PIL import Image
+from playwright.sync_api import Page, expect
 
 from fairtrain.accounts.demo import DEMO_LOGINS
 from tests.catalog.media import photo

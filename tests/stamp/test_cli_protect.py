@@ -45,6 +45,9 @@ def test_protect_then_verify_copies(env: Path) -> None:
 
     again = _run("protect", "--force", asset_id)
     assert "1 protected" in again
+    changed = _run("policy", "set", "ai-train", "deny", "--creator", "mira")
+    assert "2 protected copies carry the old terms" in changed
+    assert "2 protected, 0 unchanged" in _run("protect", "--creator", "mira")
 
 
 def test_protect_arguments_are_checked(env: Path) -> None:

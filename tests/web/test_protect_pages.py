@@ -168,3 +168,24 @@ def test_trust_anchors_are_published(client: TestClient) -> None:
     assert root.status_code == 200 and root.text.startswith("-----BEGIN CERTIFICATE-----")
     anchors = client.get("/c2pa/trust-anchors.pem")
     assert root.text.strip() in anchors.text
+
+
+def test_policy_change_remakes_protected_copies(
+    client: TestClient, demo: None, db: Session, tmp_path: Path
+) -> None:
+    _login(client, "mira")
+    asset_id = _upload(client, tmp_path, 5)
+    client.post(f"/catalog/assets/{asset_id}/protect", data={"csrf_token": csrf(client, "/catalog")})
+    before = client.get("/api/v1/verify")  # GET is not allowed: only a sanity check of the route's method
+    assert before.status_code == 405
+    form = {f"{u}-action": "inherit" for u in ("search", "ai-input", "ai-index", "ai-train")}
+    form.update({"scope": "", "ai-train-action": "deny", "csrf_token": csrf(client, "/policy")})
+    saved = client.post("/policy", data=form, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    rows = db.scalars(select(ProtectedFile).where(ProtectedFile.asset_id == asset_id)).all()
+    assert len(rows) == 2  # the background task made a new copy and superseded the old one
+    current = next(r for r in rows if r.superseded_at is None)
+    copy = client.get(f"/catalog/assets/{asset_id}/protected").content
+    report = client.post("/api/v1/verify", files={"file": ("c.jpg", copy, "image/jpeg")}).json()
+    assert report["sha256"] == current.sha256
+    assert report["manifest"]["training_mining"]["ai_training"]["use"] == "notAllowed"

@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, PngImagePlugin
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fairtrain.accounts.models import CreatorProfile
+from fairtrain.accounts.models import CollectiveMembership, CreatorProfile
 from fairtrain.catalog.models import Asset, Collection
 from fairtrain.catalog.probe import DOCX_MIME
 from fairtrain.catalog.service import asset_file
@@ -33,7 +33,7 @@ from fairtrain.catalog.store import MediaStore
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.base import utcnow
 from fairtrain.errors import FairtrainError, InvalidInput, NotFound
-from fairtrain.rights.policy import EffectivePolicy, effective_policy
+from fairtrain.rights.policy import EffectivePolicy, Scope, effective_policy
 from fairtrain.rights.signals import (
     RSL_MEDIA_TYPE,
     content_signal,
@@ -56,6 +56,7 @@ __all__ = [
     "pack_asset_id",
     "protect_asset",
     "protect_many",
+    "protected_asset_ids",
     "unpack_asset_id",
     "update_settings",
 ]
@@ -506,6 +507,27 @@ def assets_to_protect(
     elif creator is not None:
         query = query.where(Asset.creator_id == creator.id)
     return list(session.scalars(query.order_by(Asset.imported_at, Asset.id)))
+
+
+def protected_asset_ids(session: Session, *, scope: Scope) -> list[str]:
+    """Assets under ``scope`` that have a protected copy: the ones a policy change there makes stale."""
+    query = (
+        select(Asset.id)
+        .join(ProtectedFile, ProtectedFile.asset_id == Asset.id)
+        .where(ProtectedFile.superseded_at.is_(None), Asset.deleted_at.is_(None))
+    )
+    if scope.kind == "asset":
+        query = query.where(Asset.id == scope.id)
+    elif scope.kind == "collection":
+        query = query.where(Asset.collections.any(Collection.id == scope.id))
+    elif scope.kind == "creator":
+        query = query.where(Asset.creator_id == scope.id)
+    elif scope.kind == "collective":
+        members = select(CollectiveMembership.creator_id).where(
+            CollectiveMembership.collective_id == scope.id, CollectiveMembership.left_at.is_(None)
+        )
+        query = query.where(Asset.creator_id.in_(members))
+    return list(session.scalars(query.order_by(Asset.id)))
 
 
 def protect_many(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
@@ -42,8 +42,10 @@ from fairtrain.rights.service import (
     preview_signals,
     save_scope_rules,
 )
+from fairtrain.stamp.service import protected_asset_ids
 from fairtrain.web.catalog_api import owned_creator
 from fairtrain.web.deps import DbDep, SettingsDep, UserDep
+from fairtrain.web.protect_pages import protect_ids, protection_context
 from fairtrain.web.security import check_csrf
 from fairtrain.web.templating import render
 
@@ -327,7 +329,13 @@ def policy_preview(
 
 @router.post("")
 def save_policy(
-    request: Request, db: DbDep, settings: SettingsDep, user: UserDep, rows: RowsDep, scope: PostedScopeDep
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    user: UserDep,
+    rows: RowsDep,
+    scope: PostedScopeDep,
+    background: BackgroundTasks,
 ) -> Response:
     subject = _subject(db, user, scope)
     try:
@@ -339,4 +347,7 @@ def save_policy(
             request, db, settings, user, _subject(db, user, scope), rows, error=exc.message, status_code=400
         )
     notice = f"saved-{len(changes)}" if changes else "unchanged"
+    if changes and (stale := protected_asset_ids(db, scope=subject.scope)):
+        # Protected copies carry the policy inside them (IPTC, C2PA): remake them, after the reply.
+        background.add_task(protect_ids, request.app.state.sessionmaker, protection_context(request), stale)
     return RedirectResponse(_url(_scope_param(subject, user), notice=notice), status_code=303)

@@ -30,7 +30,7 @@ from fairtrain.web.deps import DbDep, SettingsDep, UserDep
 from fairtrain.web.security import check_csrf
 from fairtrain.web.templating import render
 
-__all__ = ["CHECK_PATH", "VERIFY_API_PATH", "api_router", "router"]
+__all__ = ["CHECK_PATH", "VERIFY_API_PATH", "api_router", "protect_ids", "protection_context", "router"]
 
 router = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1", tags=["v1"])
@@ -41,7 +41,7 @@ VERIFY_API_PATH = "/api/v1/verify"
 INLINE_LIMIT = 5
 
 
-def _context(request: Request) -> ProtectionContext:
+def protection_context(request: Request) -> ProtectionContext:
     context: ProtectionContext | None = getattr(request.app.state, "protection", None)
     if context is None:
         context = ProtectionContext.from_settings(request.app.state.settings)
@@ -49,7 +49,7 @@ def _context(request: Request) -> ProtectionContext:
     return context
 
 
-def _protect_ids(maker: sessionmaker[Session], context: ProtectionContext, ids: list[str]) -> None:
+def protect_ids(maker: sessionmaker[Session], context: ProtectionContext, ids: list[str]) -> None:
     """Each asset in its own transaction, so a failure or a restart keeps what was done."""
     for asset_id in ids:
         with transaction(maker) as session:
@@ -59,7 +59,7 @@ def _protect_ids(maker: sessionmaker[Session], context: ProtectionContext, ids: 
 @router.post("/catalog/assets/{asset_id}/protect")
 def protect_one(request: Request, db: DbDep, user: UserDep, asset_id: str) -> Response:
     asset, _ = owned_asset(db, user, asset_id)
-    outcome = protect_asset(db, asset=asset, context=_context(request), force=True)
+    outcome = protect_asset(db, asset=asset, context=protection_context(request), force=True)
     notice = "protected" if outcome.status == "protected" else f"protect-{outcome.status}"
     return RedirectResponse(f"/catalog/assets/{asset.id}?notice={notice}", status_code=303)
 
@@ -69,7 +69,7 @@ def protected_file(request: Request, db: DbDep, user: UserDep, asset_id: str) ->
     """The owner's download of the current protected derivative."""
     asset, _ = owned_asset(db, user, asset_id)
     row = current_protection(db, asset.id)
-    context = _context(request)
+    context = protection_context(request)
     if row is None or not context.store.has(row.sha256):
         raise NotFound("this asset has no protected file yet")
     stem = asset.original_filename.rsplit(".", 1)[0] or asset.id
@@ -98,13 +98,13 @@ def protect_catalogue(
     creator = owned_creator(db, user, request.query_params.get("creator"))
     group = catalog.get_collection(db, creator=creator, slug=collection) if collection else None
     ids = [a.id for a in assets_to_protect(db, creator=creator, collection=group)]
-    context = _context(request)
+    context = protection_context(request)
     if len(ids) <= INLINE_LIMIT:
         for asset_id in ids:
             protect_asset(db, asset=catalog.get_asset(db, asset_id), context=context)
         notice = f"protected-{len(ids)}"
     else:
-        background.add_task(_protect_ids, request.app.state.sessionmaker, context, ids)
+        background.add_task(protect_ids, request.app.state.sessionmaker, context, ids)
         notice = f"protecting-{len(ids)}"
     target = "/catalog" + (f"?collection={collection}&" if collection else "?")
     return RedirectResponse(f"{target}notice={notice}", status_code=303)
@@ -155,7 +155,7 @@ def save_protection_settings(
         update_settings(
             db,
             creator=creator,
-            context=_context(request),
+            context=protection_context(request),
             enabled=bool(enabled),
             text=text,
             logo=logo_bytes,
@@ -194,7 +194,7 @@ def check_file(
     request: Request, db: DbDep, settings: SettingsDep, file: Annotated[UploadFile, File()]
 ) -> Response:
     try:
-        report = _verify_upload(db, settings, _context(request), file)
+        report = _verify_upload(db, settings, protection_context(request), file)
     except FairtrainError as exc:
         return render(
             request, "check.html", {"report": None, "error": exc.message}, status_code=exc.status_code
@@ -206,7 +206,7 @@ def check_file(
 def c2pa_root(request: Request) -> Response:
     """This installation's current C2PA root certificate: add it to a verifier's trust anchors."""
     return Response(
-        _context(request).keyring.root_certificate_pem(),
+        protection_context(request).keyring.root_certificate_pem(),
         media_type="application/x-pem-file",
         headers={"Cache-Control": "public, max-age=3600"},
     )
@@ -216,7 +216,7 @@ def c2pa_root(request: Request) -> Response:
 def c2pa_trust_anchors(request: Request) -> Response:
     """Every root this installation has signed with (current and rotated), concatenated."""
     return Response(
-        _context(request).keyring.trust_anchors_pem(),
+        protection_context(request).keyring.trust_anchors_pem(),
         media_type="application/x-pem-file",
         headers={"Cache-Control": "public, max-age=3600"},
     )
@@ -229,7 +229,7 @@ def c2pa_trust_anchors(request: Request) -> Response:
 def verify_api(
     request: Request, db: DbDep, settings: SettingsDep, file: Annotated[UploadFile, File()]
 ) -> JSONResponse:
-    report = _verify_upload(db, settings, _context(request), file)
+    report = _verify_upload(db, settings, protection_context(request), file)
     body = dataclasses.asdict(report)
     body["asset"] = dataclasses.asdict(report.asset) if report.asset else None
     return JSONResponse(body)

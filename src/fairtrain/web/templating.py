@@ -53,7 +53,12 @@ def make_templates() -> Jinja2Templates:
 def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
     """(label, href) of the navigation, by what the viewer may do."""
     if viewer is None:
-        return [("Creators", "/creators"), ("Collectives", "/collectives"), ("API", "/api/docs")]
+        return [
+            ("Creators", "/creators"),
+            ("Collectives", "/collectives"),
+            ("Check a file", "/check"),
+            ("API", "/api/docs"),
+        ]
     links = [("Creators", "/creators"), ("Collectives", "/collectives")]
     if viewer.handle is not None:
         links.append(("Catalog", "/catalog"))
@@ -63,7 +68,7 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
         if viewer.handle is None:
             links.append(("AI policy", "/policy"))  # the site's default
         links.append(("Operator", "/operator"))
-    links += [("API", "/api/docs"), ("Account", "/account")]
+    links += [("Check a file", "/check"), ("API", "/api/docs"), ("Account", "/account")]
     return links
 
 
