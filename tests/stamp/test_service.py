@@ -262,3 +262,35 @@ def test_selection_by_creator_collection_and_ids(
     assert [x.id for x in assets_to_protect(db, asset_ids=[a.id])] == [a.id]
     with pytest.raises(NotFound, match="no asset"):
         assets_to_protect(db, asset_ids=["ast_0000000000000000"])
+
+
+def test_protected_files_read_back_by_independent_readers(
+    db: Session, settings: Settings, context: ProtectionContext, mira: CreatorProfile, tmp_path: Path
+) -> None:
+    """What `protect` writes, read with c2pa-python's own Reader and Pillow's XMP reader, not our code."""
+    import json
+
+    import c2pa
+
+    asset = _import(db, settings, mira, photo(tmp_path / "rope.jpg", seed=17, size=(640, 480)))
+    row = protect_asset(db, asset=asset, context=context).protected
+    assert row is not None
+    data = _bytes(context, row)
+    anchors = context.keyring.trust_anchors_pem().decode("ascii")
+    for trust, expected in (({}, "Valid"), ({"trust": {"trust_anchors": anchors}}, "Trusted")):
+        settings_dict = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}, **trust}
+        with (
+            c2pa.Context.from_dict(settings_dict) as c2pa_context,
+            c2pa.Reader("image/jpeg", io.BytesIO(data), None, c2pa_context) as reader,
+        ):
+            store = json.loads(reader.json())
+        assert store["validation_state"] == expected
+        manifest = store["manifests"][store["active_manifest"]]
+        labels = {a["label"]: a["data"] for a in manifest["assertions"]}
+        assert labels["cawg.training-mining"]["entries"]["cawg.ai_training"]["use"] == "constrained"
+        assert labels["c2pa.training-mining"]["entries"]["c2pa.ai_training"]["use"] == "constrained"
+    with Image.open(io.BytesIO(data)) as image:
+        description = image.getxmp()["xmpmeta"]["RDF"]["Description"]
+    assert description["DataMining"] == LINKED
+    assert description["WebStatement"] == "http://testserver/@mira/license.xml"
+    assert description["creator"]["Seq"]["li"] == "Mira Okafor"
