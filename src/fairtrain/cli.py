@@ -1001,19 +1001,18 @@ def protect(
     context = ProtectionContext.from_settings(settings)
     engine = _engine(settings)
     maker = make_sessionmaker(engine)
-    with transaction(maker) as session:
-        owner = service.get_creator(session, creator) if creator else None
-        group = (
-            catalog_service.get_collection(session, creator=owner, slug=collection)
-            if owner and collection
-            else None
-        )
-        ids = [
-            a.id for a in assets_to_protect(session, creator=owner, collection=group, asset_ids=assets or ())
-        ]
     counts: dict[str, int] = {}
     failures: list[str] = []
     try:
+        with transaction(maker) as session:
+            owner = service.get_creator(session, creator) if creator else None
+            group = (
+                catalog_service.get_collection(session, creator=owner, slug=collection)
+                if owner and collection
+                else None
+            )
+            selected = assets_to_protect(session, creator=owner, collection=group, asset_ids=assets or ())
+            ids = [a.id for a in selected]
         with Progress(
             TextColumn("protecting"),
             BarColumn(),
