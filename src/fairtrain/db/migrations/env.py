@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 # Imported to register their tables with Base.metadata, which autogenerate compares against.
 import fairtrain.accounts.models
 import fairtrain.catalog.models
+import fairtrain.ledger.models
 import fairtrain.rights.models
 import fairtrain.stamp.models  # noqa: F401
 from fairtrain.db.base import Base
