@@ -54,6 +54,7 @@ __all__ = [
     "lock_accounts",
     "owed",
     "post",
+    "post_reversal",
     "reverse",
     "trial_balance",
 ]
@@ -205,7 +206,7 @@ def reverse(
         original = session.get(Transaction, transaction_id)
         if original is None:
             raise UnknownTransaction(f"no ledger transaction {transaction_id}")
-        reversal = _reverse(session, original, memo=memo)
+        reversal = post_reversal(session, original, memo=memo)
         return {"transaction_id": reversal.id}
 
     result = idempotent(
@@ -220,10 +221,10 @@ def reverse(
     return reversal
 
 
-def _reverse(
+def post_reversal(
     session: Session, original: Transaction, *, memo: str = "", kind: str = "reversal"
 ) -> Transaction:
-    """Post the reversal of ``original`` (without an idempotency key of its own: callers hold one)."""
+    """Post the reversal of ``original`` once, for callers that already hold an idempotency key."""
     if session.scalar(select(Transaction.id).where(Transaction.reverses_id == original.id)):
         raise AlreadyReversed(f"ledger transaction {original.id} has already been reversed")
     accounts = {
