@@ -395,7 +395,7 @@ def render_pdf(data: dict[str, Any]) -> bytes:
                 Paragraph(escape(item["rightsholders"]), small),
             ]
         )
-    table = Table(rows, colWidths=[10 * mm, 55 * mm, 82 * mm, 33 * mm], repeatRows=1)
+    table = Table(rows, colWidths=[8 * mm, 50 * mm, 90 * mm, 32 * mm], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
