@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 from tests.licensing.helpers import NOW, World, make_asset, terms
 
 from fairtrain.accounts import service as accounts
@@ -395,3 +397,37 @@ def test_warnings_for_works_the_seller_no_longer_holds(db: Session, world: World
     )
     pending = request_deal(db, offer_version=offer.current, org=world.org)
     assert deal_warnings(db, pending) == []
+
+
+def test_concurrent_exclusive_acceptances_let_one_through(
+    db: Session, db_factory: sessionmaker[Session], world: World
+) -> None:
+    offer = _offer(db, world, exclusive=True)
+    ids = [
+        request_deal(db, offer_version=offer.current, org=org, now=NOW).id
+        for org in (world.org, world.other_org)
+    ]
+    db.commit()
+    barrier = threading.Barrier(len(ids))
+    results: list[str] = []
+
+    def run(deal_id: str) -> None:
+        with db_factory() as session:
+            deal = get_deal(session, deal_id)
+            barrier.wait()
+            try:
+                accept(session, deal=deal, side=Side.SELLER, now=NOW)
+                session.commit()
+                results.append("accepted")
+            except (ExclusiveConflict, OperationalError) as exc:
+                session.rollback()
+                results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=run, args=(deal_id,)) for deal_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == ["ExclusiveConflict", "accepted"]
+    db.expire_all()
+    assert sorted(get_deal(db, deal_id).status for deal_id in ids) == ["active", "proposed"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import (
@@ -308,7 +308,7 @@ def accept(
     start, end = terms.resolve_term(now)
     if end is not None and end <= now:
         raise InvalidInput("the term has already ended")
-    _lock_creators(session, seller)
+    _lock_creators(session, deal, seller, now)
     assets = evaluate_selection(
         session, seller=seller, selection=offer_selection(deal.offer_version), usages=terms.usages
     )
@@ -483,9 +483,13 @@ def expire_due(session: Session, *, now: datetime | None = None) -> list[Deal]:
 # --- exclusivity ---------------------------------------------------------------------------------------
 
 
-def _lock_creators(session: Session, seller: CreatorProfile | Collective) -> None:
-    """Serialise acceptances over the same creators' works on PostgreSQL (SQLite has one writer anyway), so
-    two exclusive deals cannot both pass the overlap check."""
+def _lock_creators(session: Session, deal: Deal, seller: CreatorProfile | Collective, now: datetime) -> None:
+    """Serialise acceptances over the same creators' works, so two exclusive deals cannot both pass the
+    overlap check. Writing the deal first opens the write transaction (on SQLite, the one writer lock, taken
+    before anything is read); on PostgreSQL the creators' rows are then locked until commit."""
+    session.flush()
+    # An explicit statement: the ORM would skip an UPDATE that changes nothing.
+    session.execute(update(Deal).where(Deal.id == deal.id).values(updated_at=now))
     if isinstance(seller, CreatorProfile):
         ids = [seller.id]
     else:
@@ -496,7 +500,7 @@ def _lock_creators(session: Session, seller: CreatorProfile | Collective) -> Non
                 )
             )
         )
-    if ids:
+    if ids and session.get_bind().dialect.name != "sqlite":
         session.execute(
             select(CreatorProfile.id)
             .where(CreatorProfile.id.in_(sorted(ids)))
