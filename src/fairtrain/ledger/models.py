@@ -147,6 +147,7 @@ class Posting(Base):
     account: Mapped[Account] = relationship(
         viewonly=True,
         lazy="joined",
+        innerjoin=True,
         foreign_keys="Posting.account_id",
         primaryjoin="Posting.account_id == Account.id",
     )
@@ -342,7 +343,7 @@ class DistributionPayee(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
 
     run: Mapped[DistributionRun] = relationship(back_populates="payees")
-    account: Mapped[Account] = relationship(lazy="joined")
+    account: Mapped[Account] = relationship(lazy="joined", innerjoin=True)
 
 
 class DistributionAsset(Base):
@@ -410,4 +411,4 @@ class Payout(Base):
     )
 
     batch: Mapped[PayoutBatch] = relationship(back_populates="payouts")
-    account: Mapped[Account] = relationship(lazy="joined")
+    account: Mapped[Account] = relationship(lazy="joined", innerjoin=True)
