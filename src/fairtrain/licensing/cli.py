@@ -1,0 +1,328 @@
+"""``fairtrain licensing``: API clients, offers, deals and agreements from the operator's command line.
+
+The command line acts as the server's administrator (``by=None`` in the services): it may act for any seller
+or licensee. The main CLI mounts ``licensing_app``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from fairtrain.accounts import service as accounts
+from fairtrain.config import InsecureSettings, Settings
+from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
+from fairtrain.db.migrate import DatabaseNotReady, require_current
+from fairtrain.errors import FairtrainError, InvalidInput
+from fairtrain.licensing import agreements, clients, deals, offers
+from fairtrain.licensing.selection import Selection, Seller
+from fairtrain.licensing.terms import Terms
+
+__all__ = ["licensing_app"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+licensing_app = typer.Typer(
+    help="AI licensing: API clients, offers, deals, agreements.", no_args_is_help=True
+)
+clients_app = typer.Typer(help="API clients of licensee organisations.", no_args_is_help=True)
+offers_app = typer.Typer(help="Sellers' offers.", no_args_is_help=True)
+deals_app = typer.Typer(help="Deals and their agreements.", no_args_is_help=True)
+licensing_app.add_typer(clients_app, name="clients")
+licensing_app.add_typer(offers_app, name="offers")
+licensing_app.add_typer(deals_app, name="deals")
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+def _handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Domain and setup errors print one line and exit 1, as every fairtrain command does."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (FairtrainError, DatabaseNotReady, InsecureSettings) as exc:
+            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except ValidationError as exc:
+            err.print(f"[bold red]error:[/] settings: {exc.errors()[0]['msg']}", markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@contextmanager
+def _db() -> Iterator[Session]:
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        require_current(engine)
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _json(value: str, what: str) -> dict[str, Any]:
+    """Inline JSON, or ``@file.json``."""
+    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{what} must be a JSON object")
+    return data
+
+
+def _seller(session: Session, seller: str) -> Seller:
+    """``@handle`` for a creator, a slug for a collective."""
+    if seller.startswith("@"):
+        return accounts.get_creator(session, seller)
+    return accounts.get_collective(session, seller)
+
+
+# --- clients -------------------------------------------------------------------------------------------
+
+
+@clients_app.command("create")
+@_handles_errors
+def clients_create(
+    org: Annotated[str, typer.Argument(help="Licensee organisation name.")],
+    name: Annotated[str, typer.Argument(help="What the client is for, e.g. 'training crawler'.")],
+) -> None:
+    """Create an API client; its secret is printed once and stored nowhere."""
+    with _db() as session:
+        client, secret = clients.create_client(
+            session, org=accounts.get_licensee_org(session, org), name=name
+        )
+        out.print(f"client id: {client.id}")
+        out.print(f"secret:    {secret}")
+    err.print("Store the secret now: it cannot be shown again (rotate to get a new one).")
+
+
+@clients_app.command("list")
+@_handles_errors
+def clients_list(
+    org: Annotated[str, typer.Argument(help="Licensee organisation name.")],
+    all_: Annotated[bool, typer.Option("--all", help="Include revoked clients.")] = False,
+) -> None:
+    """The organisation's API clients."""
+    with _db() as session:
+        rows = clients.list_clients(
+            session, org=accounts.get_licensee_org(session, org), include_revoked=all_
+        )
+        table = Table("client id", "name", "secret", "created", "last used", "revoked")
+        for c in rows:
+            table.add_row(
+                c.id,
+                c.name,
+                c.secret_hint + "…",
+                f"{c.created_at:%Y-%m-%d}",
+                f"{c.last_used_at:%Y-%m-%d %H:%M}" if c.last_used_at else "",
+                f"{c.revoked_at:%Y-%m-%d}" if c.revoked_at else "",
+            )
+        out.print(table)
+
+
+@clients_app.command("rotate")
+@_handles_errors
+def clients_rotate(client_id: Annotated[str, typer.Argument(help="The client id (ftc_…).")]) -> None:
+    """Give a client a new secret; the old one stops working at once."""
+    with _db() as session:
+        secret = clients.rotate_client_secret(session, client=clients.get_client(session, client_id))
+        out.print(f"secret:    {secret}")
+
+
+@clients_app.command("revoke")
+@_handles_errors
+def clients_revoke(client_id: Annotated[str, typer.Argument(help="The client id (ftc_…).")]) -> None:
+    """Revoke a client for good."""
+    with _db() as session:
+        clients.revoke_client(session, client=clients.get_client(session, client_id))
+        out.print(f"revoked {client_id}")
+
+
+# --- offers --------------------------------------------------------------------------------------------
+
+
+@offers_app.command("create")
+@_handles_errors
+def offers_create(
+    seller: Annotated[str, typer.Argument(help="@handle of a creator, or a collective's slug.")],
+    title: Annotated[str, typer.Option(help="Offer title.")],
+    terms: Annotated[str, typer.Option(help="Terms as JSON, or @file.json (see docs/licensing.md).")],
+    selection: Annotated[str, typer.Option(help="Selection as JSON or @file.json.")] = '{"all": true}',
+    private: Annotated[bool, typer.Option("--private", help="Do not list it publicly.")] = False,
+) -> None:
+    """Offer a selection of a seller's catalogue on terms."""
+    with _db() as session:
+        offer = offers.create_offer(
+            session,
+            seller=_seller(session, seller),
+            title=title,
+            terms=Terms.from_dict(_json(terms, "terms")),
+            selection=Selection.from_dict(_json(selection, "selection")),
+            public=not private,
+        )
+        out.print(f"offer {offer.id} version 1")
+
+
+@offers_app.command("list")
+@_handles_errors
+def offers_list(
+    seller: Annotated[
+        str | None, typer.Option(help="Only this seller's (@handle or collective slug).")
+    ] = None,
+) -> None:
+    """Open offers, newest first."""
+    with _db() as session:
+        rows = offers.list_offers(
+            session, seller=_seller(session, seller) if seller else None, public_only=False, limit=1000
+        )
+        table = Table("offer", "version", "seller", "title", "usages", "fee", "public")
+        for offer in rows:
+            t = offers.offer_terms(offer.current)
+            table.add_row(
+                offer.id,
+                str(offer.current_version),
+                offer.seller_name,
+                offer.title,
+                " ".join(t.usages),
+                t.fee.describe(),
+                "yes" if offer.public else "no",
+            )
+        out.print(table)
+
+
+@offers_app.command("withdraw")
+@_handles_errors
+def offers_withdraw(offer_id: Annotated[str, typer.Argument(help="The offer id (ofr_…).")]) -> None:
+    """No new deals on an offer; deals already made stay."""
+    with _db() as session:
+        offers.withdraw_offer(session, offer=offers.get_offer(session, offer_id))
+        out.print(f"withdrew {offer_id}")
+
+
+# --- deals ---------------------------------------------------------------------------------------------
+
+
+@deals_app.command("list")
+@_handles_errors
+def deals_list(
+    org: Annotated[str | None, typer.Option(help="Only this licensee organisation's.")] = None,
+    status: Annotated[list[str] | None, typer.Option(help="Only deals in this state (repeatable).")] = None,
+) -> None:
+    """Deals, newest first."""
+    with _db() as session:
+        rows = deals.list_deals(
+            session, org=accounts.get_licensee_org(session, org) if org else None, status=status, limit=1000
+        )
+        table = Table("deal", "status", "licensee", "offer", "works", "term")
+        for deal in rows:
+            term = (
+                f"{deal.starts_at:%Y-%m-%d} – {deal.ends_at:%Y-%m-%d}"
+                if deal.starts_at and deal.ends_at
+                else (f"from {deal.starts_at:%Y-%m-%d}" if deal.starts_at else "")
+            )
+            table.add_row(
+                deal.id, deal.status, deal.org.name, deal.offer.title, str(deal.asset_count or ""), term
+            )
+        out.print(table)
+
+
+@deals_app.command("show")
+@_handles_errors
+def deals_show(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")]) -> None:
+    """A deal's terms, history and warnings."""
+    with _db() as session:
+        deal = deals.get_deal(session, deal_id)
+        t = deals.deal_terms(deal)
+        version = deal.offer_version.version
+        out.print(f"deal {deal.id}: {deal.status}, {deal.org.name} on {deal.offer.title} v{version}")
+        out.print(f"usages: {' '.join(t.usages)}; fee: {t.fee.describe()}; exclusive: {t.exclusive}")
+        if deal.agreement_sha256:
+            out.print(f"works: {deal.asset_count}; agreement SHA-256: {deal.agreement_sha256}")
+        for event in deal.events:
+            why = f" — {event.reason}" if event.reason else ""
+            out.print(f"  {event.at:%Y-%m-%d %H:%M} {event.side:8} {event.action}{why}")
+        for warning in deals.deal_warnings(session, deal):
+            err.print(f"[yellow]warning:[/] {warning.asset_id}: {warning.message}", markup=True)
+
+
+@deals_app.command("accept")
+@_handles_errors
+def deals_accept(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")]) -> None:
+    """Accept, for the seller, the terms the licensee put forward."""
+    with _db() as session:
+        deal = deals.accept(session, deal=deals.get_deal(session, deal_id), side=deals.Side.SELLER)
+        out.print(f"{deal.id}: {deal.status}; agreement SHA-256 {deal.agreement_sha256}")
+
+
+@deals_app.command("decline")
+@_handles_errors
+def deals_decline(
+    deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")],
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Decline, for the seller, a proposed deal."""
+    with _db() as session:
+        deals.decline(session, deal=deals.get_deal(session, deal_id), reason=reason)
+        out.print(f"{deal_id}: declined")
+
+
+@deals_app.command("terminate")
+@_handles_errors
+def deals_terminate(
+    deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")],
+    reason: Annotated[str, typer.Option(help="Why (required).")],
+    side: Annotated[str, typer.Option(help="Which side ends it: seller or licensee.")] = "seller",
+) -> None:
+    """End an agreed deal early."""
+    if side not in ("seller", "licensee"):
+        raise typer.BadParameter("side is seller or licensee")
+    with _db() as session:
+        deals.terminate(session, deal=deals.get_deal(session, deal_id), side=deals.Side(side), reason=reason)
+        out.print(f"{deal_id}: terminated")
+
+
+@deals_app.command("tick")
+@_handles_errors
+def deals_tick() -> None:
+    """Activate deals whose start has come, renew or expire those whose term ended. Run it from cron."""
+    with _db() as session:
+        activated = deals.activate_due(session)
+        ended = deals.expire_due(session)
+        out.print(f"activated {len(activated)}, renewed or expired {len(ended)}")
+
+
+@deals_app.command("agreement")
+@_handles_errors
+def deals_agreement(
+    deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")],
+    out_path: Annotated[Path, typer.Option("--out", help="File to write (.pdf or .html).")],
+) -> None:
+    """Write a deal's agreement as PDF or HTML, checked against the hashes recorded at acceptance."""
+    with _db() as session:
+        deal = deals.get_deal(session, deal_id)
+        if not agreements.verify_agreement(deal):
+            raise InvalidInput(f"the agreement of {deal_id} no longer renders to its recorded hashes")
+        if out_path.suffix.lower() == ".pdf":
+            out_path.write_bytes(agreements.agreement_pdf(deal))
+        else:
+            out_path.write_text(agreements.agreement_html(deal), encoding="utf-8")
+        out.print(f"wrote {out_path}")
