@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import date
 from fractions import Fraction
@@ -8,10 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from fairtrain.accounts.models import CreatorProfile, LicenseeOrg
 from fairtrain.catalog.models import Asset, AssetRightsholder
+from fairtrain.db.engine import transaction
 from fairtrain.errors import InvalidInput
 from fairtrain.ledger.distribution import (
     Payee,
@@ -370,3 +373,49 @@ def test_equal_inputs_give_equal_numbers_whatever_the_order() -> None:
     second = plan_distribution(98_765, fee_bp=1_250, weights=dict(sorted(weights.items(), reverse=True)))
     assert first == second
     assert allocate(98_765, weights) == {s.creator_id: s.gross for s in first.shares}
+
+
+def test_concurrent_runs_of_one_period_post_once(
+    db: Session, db_factory: sessionmaker[Session], org: LicenseeOrg, three: list[CreatorProfile]
+) -> None:
+    """Workers on their own connections run the same period at once: one run, posted once."""
+    _paid_invoice(db, org, 100_000_000)
+    weights = {creator.id: 1 for creator in three}
+    workers = 4
+    barrier = threading.Barrier(workers)
+    runs: list[str] = []
+    lock = threading.Lock()
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            with transaction(db_factory) as session:
+                result = run_distribution(
+                    session,
+                    source_type="deal",
+                    source_id="del_1",
+                    period_start=JAN[0],
+                    period_end=JAN[1],
+                    currency="USD",
+                    fee_bp=1_000,
+                    weights=weights,
+                    idempotency_key=f"worker-{n}",
+                ).id
+        except OperationalError as error:  # SQLite: a writer that lost the race; PostgreSQL waits instead
+            result = "locked" if "locked" in str(error) else f"failed: {error}"
+        with lock:
+            runs.append(result)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    db.expire_all()
+    (only,) = db.scalars(select(DistributionRun)).all()
+    assert set(runs) <= {only.id, "locked"} and only.id in runs
+    assert (
+        db.scalar(select(func.count()).select_from(Transaction).where(Transaction.kind == "distribution"))
+        == 1
+    )
+    assert owed(db, get_account(db, pool_code("deal", "del_1", *JAN), "USD")) == 0
