@@ -1,11 +1,11 @@
 """How fairtrain's invisible watermark holds up, next to blind-watermark 0.4.4 measured in the same run.
 
-Twelve photo-like pictures of 1.1–1.9 MP are generated (a landscape, flat and gradient skies, fine texture,
+Twelve photo-like pictures of 1.3–1.7 MP are generated (a landscape, flat and gradient skies, fine texture,
 foliage, a portrait, a night scene, a high-key picture, flat graphics, stripes, a street-like scene), each
 marked with its own 80-bit payload, attacked, and read back: by fairtrain without the original (blind), and
-with the stored original (re-sync). The baseline gets the same pictures, payload bits and attacks in a
-separate process (importing ``blind_watermark`` sets the multiprocessing start method), and the same re-sync
-(``fairtrain.stamp.resync``) before its extraction. OpenCV runs on one thread in both. See
+with the stored original (re-sync). The baseline gets the same pictures, payload bits and attacks, and the
+same re-sync (``fairtrain.stamp.resync``) before its extraction. Each side runs in its own process (importing
+``blind_watermark`` sets the multiprocessing start method), on one thread: OpenCV's and the BLAS's. See
 ``bench/README.md`` for how to read the table.
 """
 
@@ -32,6 +32,7 @@ from PIL import Image, ImageEnhance
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PICTURES_ENV = "FAIRTRAIN_BENCH_WATERMARK_N"  # default: one picture of each kind
 KINDS = (
     *("landscape", "shapes", "texture", "portrait", "flat", "night"),
     *("highkey", "graphic", "foliage", "stripes", "gradient", "street"),
@@ -154,10 +155,22 @@ def photo(seed: int, size: tuple[int, int], kind: str) -> Image.Image:
     return Image.fromarray(np.clip(image + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
-def _corpus() -> list[tuple[str, Image.Image]]:
-    """One picture of each kind, 1.1-1.9 MP, a third of them portrait."""
+def _picture_count() -> int:
+    raw = os.environ.get(PICTURES_ENV, str(len(KINDS)))
+    try:
+        count = int(raw)
+    except ValueError:
+        raise SystemExit(f"{PICTURES_ENV} must be a whole number of pictures, got {raw!r}") from None
+    if count < 1:
+        raise SystemExit(f"{PICTURES_ENV} must be at least 1")
+    return count
+
+
+def _corpus(count: int) -> list[tuple[str, Image.Image]]:
+    """``count`` pictures, the kinds in turn, 1.3-1.7 MP, a third of them portrait."""
     pictures = []
-    for index, kind in enumerate(KINDS):
+    for index in range(count):
+        kind = KINDS[index % len(KINDS)]
         rng = np.random.default_rng(10_000 + index)
         width, height = int(rng.integers(1250, 1650)), int(rng.integers(900, 1150))
         if index % 3 == 2:
@@ -276,7 +289,16 @@ def _payloads(count: int) -> list[bytes]:
     return [rng.bytes(10) for _ in range(count)]
 
 
-def _fairtrain(pictures: list[tuple[str, Image.Image]], payloads: list[bytes]) -> _Results:
+def _load(folder: Path) -> list[tuple[str, Image.Image, bytes]]:
+    """(kind, picture, payload) for each picture the parent wrote into ``folder``."""
+    loaded = []
+    for entry in json.loads((folder / "manifest.json").read_text()):
+        with Image.open(folder / entry["file"]) as opened:
+            loaded.append((entry["kind"], opened.convert("RGB"), bytes.fromhex(entry["payload"])))
+    return loaded
+
+
+def _fairtrain(folder: Path) -> _Results:
     from fairtrain.stamp import resync, watermark
 
     key = b"bench installation key"
@@ -295,7 +317,7 @@ def _fairtrain(pictures: list[tuple[str, Image.Image]], payloads: list[bytes]) -
             return 0.5
         return coded_bit_accuracy(resync.restore(rgb, reference, candidates[0])[0], payload)
 
-    for index, ((kind, original), payload) in enumerate(zip(pictures, payloads, strict=True)):
+    for index, (kind, original, payload) in enumerate(_load(folder)):
         started = time.perf_counter()
         marked = watermark.embed(original, payload, key=key)
         results.embed_seconds.append(time.perf_counter() - started)
@@ -326,22 +348,20 @@ def _fairtrain(pictures: list[tuple[str, Image.Image]], payloads: list[bytes]) -
         results.false_positives += watermark.detect(foreign, key=key).found
         results.false_positives += watermark.detect(foreign, original=original, key=key).found
         results.unmarked_bits.append(coded_bit_accuracy(watermark._rgb(original), payload))
-        print(f"  fairtrain: {kind} done", flush=True)
+        print(f"  fairtrain: {kind} done", file=sys.stderr, flush=True)
     return results
 
 
 # --- the baseline, in its own process ----------------------------------------------------------------------
 
 
-def _baseline_child(folder: Path) -> None:
-    """Runs in a fresh interpreter: blind-watermark on the pictures in ``folder``; prints one RESULT line."""
+def _baseline(folder: Path) -> _Results:
+    """blind-watermark on the pictures in ``folder``, with fairtrain's re-sync for its re-sync columns."""
     import blind_watermark  # type: ignore[import-untyped]
 
     from fairtrain.stamp import resync
 
     blind_watermark.bw_notes.close()
-    cv2.setNumThreads(1)
-    manifest = json.loads((folder / "manifest.json").read_text())
     results = _Results(f"{BASELINE} {BASELINE_VERSION}")
     results.notes.append("reads a copy of another size after resizing it to the original's size")
 
@@ -362,10 +382,8 @@ def _baseline_child(folder: Path) -> None:
         restored, _ = resync.restore(rgb, reference, candidates[0])
         return Image.fromarray(np.clip(np.rint(restored), 0, 255).astype(np.uint8), "RGB")
 
-    for index, entry in enumerate(manifest):
-        with Image.open(folder / entry["file"]) as opened:
-            original = opened.convert("RGB")
-        bits = np.unpackbits(np.frombuffer(bytes.fromhex(entry["payload"]), np.uint8)).astype(bool)
+    for index, (kind, original, payload) in enumerate(_load(folder)):
+        bits = np.unpackbits(np.frombuffer(payload, np.uint8)).astype(bool)
         writer = blind_watermark.WaterMark(password_img=1, password_wm=1)
         started = time.perf_counter()
         writer.read_img(img=np.ascontiguousarray(np.asarray(original)[..., ::-1]))
@@ -389,8 +407,8 @@ def _baseline_child(folder: Path) -> None:
         results.unmarked_bits.append(extract(original, original.size, bits))
         results.unmarked_reads += 1
         results.false_positives += results.unmarked_bits[-1] == 1.0
-        print(f"  {BASELINE}: {entry['kind']} done", file=sys.stderr, flush=True)
-    print(_RESULT + json.dumps(_as_json(results)), flush=True)
+        print(f"  {BASELINE}: {kind} done", file=sys.stderr, flush=True)
+    return results
 
 
 def _psnr(a: Image.Image, b: Image.Image) -> float:
@@ -409,32 +427,38 @@ def _from_json(data: dict[str, Any]) -> _Results:
     return _Results(**data, rows=rows)
 
 
-def _baseline(pictures: list[tuple[str, Image.Image]], payloads: list[bytes]) -> _Results | None:
-    if find_spec("blind_watermark") is None:
-        return None
-    with tempfile.TemporaryDirectory(prefix="fairtrain-bench-watermark-") as tmp:
-        folder = Path(tmp)
-        manifest = []
-        for index, ((kind, picture), payload) in enumerate(zip(pictures, payloads, strict=True)):
-            name = f"{index:02d}-{kind}.png"
-            picture.save(folder / name, "PNG")
-            manifest.append({"file": name, "kind": kind, "payload": payload.hex()})
-        (folder / "manifest.json").write_text(json.dumps(manifest))
-        # One thread for OpenCV (set in the child) and for numpy's BLAS, as in this process.
-        environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        # A fixed argv of this interpreter and module; the argument is our own temporary folder.
-        process = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "bench.watermark", "baseline", str(folder)],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
+def _child(role: str, folder: Path) -> None:
+    """Runs in a fresh interpreter: one side's measurements; prints one RESULT line for the parent."""
+    cv2.setNumThreads(1)
+    results = _fairtrain(folder) if role == "fairtrain" else _baseline(folder)
+    print(_RESULT + json.dumps(_as_json(results)), flush=True)
+
+
+def _in_child(role: str, folder: Path) -> _Results:
+    # One thread for numpy's BLAS as well as for OpenCV (set in the child), the same for both sides.
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # A fixed argv of this interpreter and module; the arguments are a role and our own temporary folder.
+    process = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bench.watermark", role, str(folder)],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     results = [line for line in process.stdout.splitlines() if line.startswith(_RESULT)]
     if process.returncode != 0 or not results:
-        raise RuntimeError(f"the {BASELINE} measurement failed (exit code {process.returncode}); see above")
+        raise RuntimeError(f"the {role} measurement failed (exit code {process.returncode}); see above")
     return _from_json(json.loads(results[-1].removeprefix(_RESULT)))
+
+
+def _write(folder: Path, pictures: list[tuple[str, Image.Image]], payloads: list[bytes]) -> None:
+    manifest = []
+    for index, ((kind, picture), payload) in enumerate(zip(pictures, payloads, strict=True)):
+        name = f"{index:02d}-{kind}.png"
+        picture.save(folder / name, "PNG")
+        manifest.append({"file": name, "kind": kind, "payload": payload.hex()})
+    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 # --- report ------------------------------------------------------------------------------------------------
@@ -466,7 +490,7 @@ def _report(results: _Results, count: int) -> None:
         f"embed {float(np.mean(results.embed_seconds)):.2f} s · "
         f"read {float(np.mean(results.read_seconds)):.3f} s · "
         f"re-sync and read {float(np.mean(results.resync_seconds)) if results.resync_seconds else 0:.2f} s "
-        f"per picture ({count} pictures, one OpenCV thread)"
+        f"per picture ({count} pictures, one thread)"
     )
     for note in results.notes:
         print(f"note: {results.name} {note}")
@@ -488,18 +512,22 @@ def _verdicts(results: _Results) -> None:
 
 
 def main() -> None:
-    cv2.setNumThreads(1)  # one core, as the issue asks: OpenCV would otherwise use every CPU
     started = time.perf_counter()
-    pictures = _corpus()
+    pictures = _corpus(_picture_count())
     payloads = _payloads(len(pictures))
     megapixels = [p.width * p.height / 1e6 for _, p in pictures]
     print(
         f"watermark: {len(pictures)} generated pictures of {min(megapixels):.1f}–{max(megapixels):.1f} MP "
         f"({', '.join(kind for kind, _ in pictures)}), made in {time.perf_counter() - started:.1f} s; "
-        f"80-bit payloads; rows marked * go beyond the issue's targets"
+        f"80-bit payloads; each side measured in its own process on one thread (OpenCV and BLAS); "
+        f"rows marked * go beyond the issue's targets",
+        flush=True,
     )
-    ours = _fairtrain(pictures, payloads)
-    baseline = _baseline(pictures, payloads)
+    with tempfile.TemporaryDirectory(prefix="fairtrain-bench-watermark-") as tmp:
+        folder = Path(tmp)
+        _write(folder, pictures, payloads)
+        ours = _in_child("fairtrain", folder)
+        baseline = _in_child("baseline", folder) if find_spec("blind_watermark") is not None else None
     _report(ours, len(pictures))
     if baseline is None:
         print(f"\n{BASELINE} is not installed, so no baseline (`make bench` installs it)")
@@ -509,7 +537,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["baseline"]:
-        _baseline_child(Path(sys.argv[2]))
-    else:
-        main()
+    _child(sys.argv[1], Path(sys.argv[2]))

@@ -78,7 +78,7 @@ from fairtrain.stamp import resync
 __all__ = ["MIN_SIDE", "PAYLOAD_BYTES", "Detection", "detect", "embed", "psnr"]
 
 PAYLOAD_BYTES = 10  # 80 bits: the service packs an asset id into it
-MIN_SIDE = 128  # pixels; below this the mark's frequencies do not fit in the picture
+MIN_SIDE = 128  # pixels per side; smaller pictures are refused (see **Size** above)
 
 GRID = 256  # the working resolution, per side
 BLOCK = 16  # MLT block size on the grid
