@@ -145,6 +145,11 @@ def test_prices_are_exact() -> None:
     for bad in ("-1", "abc", "NaN", "0.0000001"):
         with pytest.raises(InvalidInput):
             parse_price(bad, "USD")
+    for currency in ("XYZ", "US", "XAU"):  # not ISO 4217; a code with no minor unit (gold)
+        with pytest.raises(InvalidInput):
+            parse_price("1", currency)
+    with pytest.raises(InvalidInput):
+        Rule("licence", payment="crawl", amount_micros=1, currency="XYZ")
 
 
 def test_unknown_scope_and_usage(db: Session) -> None:

@@ -20,6 +20,7 @@ from fairtrain.accounts.models import CollectiveMembership, CreatorProfile
 from fairtrain.catalog.models import Asset, Collection
 from fairtrain.db.base import utcnow
 from fairtrain.errors import InvalidInput
+from fairtrain.money import check_currency
 from fairtrain.rights.models import ACTIONS, SCOPES, USAGES, PolicyChange, PolicyRule
 
 __all__ = [
@@ -55,7 +56,6 @@ PAYMENT_TYPES = (
 )
 USER_TYPES = ("commercial", "non-commercial", "education", "government", "personal")
 _STRICTNESS = {"allow": 0, "licence": 1, "deny": 2}
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _TERRITORY = re.compile(r"^([A-Z]{2}|EU)$")
 
 
@@ -94,8 +94,8 @@ class Rule:
             )
         if (self.amount_micros is None) != (self.currency is None):
             raise InvalidInput("a price needs both an amount and a currency")
-        if self.currency is not None and not _CURRENCY.match(self.currency):
-            raise InvalidInput(f"{self.currency!r} is not an ISO 4217 currency code")
+        if self.currency is not None and check_currency(self.currency) != self.currency:
+            raise InvalidInput(f"{self.currency!r}: write currency codes in capitals, e.g. USD")
         if self.amount_micros is not None and self.amount_micros < 0:
             raise InvalidInput("a price cannot be negative")
         for user_type in self.user_types:
@@ -156,9 +156,7 @@ class EffectivePolicy:
 
 def parse_price(amount: str, currency: str) -> tuple[int, str]:
     """'0.015', 'usd' -> (15000, 'USD'): exact, in millionths of the unit; never a float."""
-    currency = currency.strip().upper()
-    if not _CURRENCY.match(currency):
-        raise InvalidInput(f"{currency!r} is not an ISO 4217 currency code")
+    currency = check_currency(currency)
     try:
         value = Decimal(amount.strip())
     except InvalidOperation:
