@@ -360,12 +360,11 @@ def render_pdf(data: dict[str, Any]) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
     styles = getSampleStyleSheet()
     body = cast(ParagraphStyle, styles["BodyText"])
-    small = ParagraphStyle("small", parent=body, fontSize=7, leading=8.5)
-    mono = ParagraphStyle("mono", parent=small, fontName="Courier", fontSize=6, leading=7.5)
     h1, h2 = cast(ParagraphStyle, styles["Title"]), cast(ParagraphStyle, styles["Heading2"])
     story: list[Any] = []
 
@@ -380,26 +379,24 @@ def render_pdf(data: dict[str, Any]) -> bytes:
         else:
             para("• " + text if kind == "li" else text)
     story.append(Spacer(1, 4 * mm))
-    rows: list[list[Any]] = [
-        [Paragraph(h, small) for h in ("No.", "Work", "SHA-256", "Rightsholders")],
-    ]
+    rows: list[list[Any]] = [["No.", "Work", "SHA-256", "Rightsholders"]]
+    widths = [10 * mm, 48 * mm, 90 * mm, 32 * mm]
+    pad = 12  # the cells' left and right padding, in points
+
+    def wrap(text: str, width: float) -> str:
+        return "\n".join(simpleSplit(text, "Helvetica", 7, width - pad))
+
+    # Plain strings wrapped here rather than Paragraphs: a schedule of thousands of works lays out fast.
     for item in data["schedule"]:
-        rows.append(
-            [
-                Paragraph(str(item["n"]), small),
-                Paragraph(
-                    f"{escape(item['asset_id'])}<br/>{escape(item['title'])}<br/>{escape(item['creator'])}",
-                    small,
-                ),
-                Paragraph(escape(item["sha256"]), mono),
-                Paragraph(escape(item["rightsholders"]), small),
-            ]
-        )
-    table = Table(rows, colWidths=[8 * mm, 50 * mm, 90 * mm, 32 * mm], repeatRows=1)
+        work = "\n".join(wrap(part, widths[1]) for part in (item["asset_id"], item["title"], item["creator"]))
+        rows.append([str(item["n"]), work, item["sha256"], wrap(item["rightsholders"], widths[3])])
+    table = LongTable(rows, colWidths=widths, repeatRows=1)
     table.setStyle(
         TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 7, 8.5),
+                ("FONT", (2, 1), (2, -1), "Courier", 6, 7.5),
                 ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.black),
                 ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.grey),
             ]
