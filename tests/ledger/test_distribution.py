@@ -6,7 +6,7 @@ from datetime import date
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fairtrain.accounts.models import CreatorProfile, LicenseeOrg
 from fairtrain.catalog.models import Asset, AssetRightsholder
+from fairtrain.db.base import new_id
 from fairtrain.db.engine import transaction
 from fairtrain.errors import InvalidInput
 from fairtrain.ledger.distribution import (
@@ -419,3 +420,43 @@ def test_concurrent_runs_of_one_period_post_once(
         == 1
     )
     assert owed(db, get_account(db, pool_code("deal", "del_1", *JAN), "USD")) == 0
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pool_cents=st.integers(1, 10**9),
+    fee_bp=st.integers(0, 10_000),
+    raw_weights=st.lists(st.integers(1, 10**6), min_size=1, max_size=6),
+)
+def test_posted_runs_pay_out_exactly_the_pool(
+    db: Session,
+    org: LicenseeOrg,
+    make_creator: Callable[..., CreatorProfile],
+    pool_cents: int,
+    fee_bp: int,
+    raw_weights: list[int],
+) -> None:
+    """Property, on the database: for random pools and weights the postings empty the pool exactly."""
+    tag = new_id("t")[2:]
+    creators = [make_creator(f"h{tag}{i}") for i in range(len(raw_weights))]
+    weights = {creator.id: w for creator, w in zip(creators, raw_weights, strict=True)}
+    _paid_invoice(db, org, pool_cents * 10_000, source=f"del_{tag}")
+    run = run_distribution(
+        db,
+        source_type="deal",
+        source_id=f"del_{tag}",
+        period_start=JAN[0],
+        period_end=JAN[1],
+        currency="USD",
+        fee_bp=fee_bp,
+        weights=weights,
+        idempotency_key=f"run-{tag}",
+    )
+    db.commit()
+    credited = sum(owed(db, get_account(db, f"payable:{creator.id}", "USD")) for creator in creators)
+    assert run.pool_amount == pool_cents
+    assert credited + run.fee_amount == pool_cents
+    assert owed(db, get_account(db, pool_code("deal", f"del_{tag}", *JAN), "USD")) == 0
+    total = sum(raw_weights)
+    for share in run.shares:
+        assert abs(share.gross - Fraction(pool_cents * weights[share.creator_id], total)) < 1

@@ -236,3 +236,12 @@ def test_accounts_keep_their_creator(db: Session, make_creator: Callable[..., Cr
     with pytest.raises(IntegrityError):
         db.commit()
     db.rollback()
+
+
+def test_domain_transactions_are_undone_by_their_own_operations(db: Session) -> None:
+    cash, equity = _cash_and_equity(db)
+    tx = post(db, kind="invoice.issue", legs=[(cash, 5), (equity, -5)])
+    db.commit()
+    with pytest.raises(InvalidInput, match="undone by voiding the invoice"):
+        reverse(db, tx, idempotency_key="k")
+    db.rollback()

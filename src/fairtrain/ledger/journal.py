@@ -77,6 +77,18 @@ _KINDS = {
 }
 
 
+# Transactions that belong to a record with a state of its own, and the operation that undoes them.
+_UNDONE_BY = {
+    "invoice.issue": "voiding the invoice",
+    "invoice.void": "issuing a new invoice",
+    "payment": "a refund (not yet supported: credit the licensee by hand with a manual entry)",
+    "distribution": "nothing yet: a distribution run is final",
+    "payout": "marking each payout failed",
+    "payout.sent": "nothing: the money has left",
+    "payout.failed": "a new payout batch",
+}
+
+
 def account_kind(code: str) -> AccountKind:
     """The kind of account a code names, from its first segment."""
     prefix, _, rest = code.partition(":")
@@ -199,13 +211,19 @@ def post(
 def reverse(
     session: Session, transaction: Transaction | str, *, idempotency_key: str, memo: str = ""
 ) -> Transaction:
-    """Post the exact opposite of a transaction (once): the correction the append-only journal allows."""
+    """Post the exact opposite of a manual transaction (once): the correction the append-only journal allows.
+
+    Transactions made by invoices, payments, runs and payouts are undone by those records' own operations.
+    """
     transaction_id = transaction if isinstance(transaction, str) else transaction.id
 
     def run() -> dict[str, Any]:
         original = session.get(Transaction, transaction_id)
         if original is None:
             raise UnknownTransaction(f"no ledger transaction {transaction_id}")
+        if original.kind in _UNDONE_BY:
+            # Reversing these alone would leave the invoice, run or payout saying otherwise.
+            raise InvalidInput(f"a {original.kind} transaction is undone by {_UNDONE_BY[original.kind]}")
         reversal = post_reversal(session, original, memo=memo)
         return {"transaction_id": reversal.id}
 
