@@ -44,6 +44,8 @@ from fairtrain.config import InsecureSettings, Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
 from fairtrain.db.migrate import DatabaseNotReady, current_revision, head_revision, require_current, upgrade
 from fairtrain.errors import Conflict, FairtrainError, InvalidInput
+from fairtrain.ledger.cli import ledger_app
+from fairtrain.licensing.cli import licensing_app
 from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.crawlers import add_local as add_local_crawler
 from fairtrain.rights.crawlers import remove_local as remove_local_crawler
@@ -1212,6 +1214,12 @@ def keys_rotate(
             owner = service.get_creator(session, creator or "")
             context.keyring.rotate_creator(owner.id)
             out.print(f"@{owner.handle}: new signing key; run `fairtrain protect --creator {owner.handle}`")
+
+
+# --- licensing and money: each package owns its commands --------------------------------------------------
+
+app.add_typer(licensing_app, name="licensing")
+app.add_typer(ledger_app, name="ledger")
 
 
 # --- demo ----------------------------------------------------------------------------------------------
