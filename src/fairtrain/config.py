@@ -7,6 +7,7 @@ object to ``create_app`` or the CLI.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -15,6 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fairtrain.errors import InvalidInput
+from fairtrain.money import check_currency, parse_amount
 
 __all__ = ["InsecureSettings", "Settings", "load_secret_key"]
 
@@ -89,6 +93,31 @@ class Settings(BaseSettings):
         15 * 60, gt=0, description="Window for counting failed log-ins, in seconds; excess gets 429."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
+    platform_fee_bp: int = Field(
+        1500,
+        ge=0,
+        le=10_000,
+        description="The platform's fee on licence income, in basis points (1500 = 15 %), taken from each "
+        "creator's gross share of a paid invoice before it is credited.",
+    )
+    payout_minimum: str = Field(
+        "50",
+        description="Smallest balance paid out in a payout batch, in major units; smaller balances carry "
+        "forward. One amount for every currency (`50` = 50.00 USD, 50 JPY), optionally followed by "
+        "per-currency amounts: `50, JPY 5000, BHD 20`.",
+    )
+    bank_account_holder: str | None = Field(
+        None, description="Account holder shown in bank-transfer payment instructions on invoices."
+    )
+    bank_iban: str | None = Field(
+        None, description="IBAN shown in bank-transfer payment instructions on invoices."
+    )
+    bank_bic: str | None = Field(
+        None, description="BIC shown in bank-transfer payment instructions on invoices."
+    )
+    bank_name: str | None = Field(
+        None, description="Bank name shown in bank-transfer payment instructions on invoices."
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -97,6 +126,12 @@ class Settings(BaseSettings):
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ValueError(f"base URL must be an absolute http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("payout_minimum")
+    @classmethod
+    def _check_payout_minimum(cls, value: str) -> str:
+        _payout_minimums(value)
+        return value
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
@@ -135,10 +170,42 @@ class Settings(BaseSettings):
         """The content-addressed store of imported files."""
         return self.data_dir / "media"
 
+    def payout_minimum_for(self, currency: str) -> int:
+        """The payout minimum in ``currency``'s minor units (``InvalidInput`` if the setting cannot say)."""
+        default, named = _payout_minimums(self.payout_minimum)
+        code = check_currency(currency)
+        if code in named:
+            return named[code]
+        try:
+            return parse_amount(default, code)
+        except InvalidInput as exc:
+            raise InvalidInput(f"FAIRTRAIN_PAYOUT_MINIMUM {default!r} for {code}: {exc.message}") from None
+
     def ensure_data_dir(self) -> Path:
         """Create the data directory (mode 0700) if needed and return it."""
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self.data_dir
+
+
+def _payout_minimums(text: str) -> tuple[str, dict[str, int]]:
+    """'50, JPY 5000' -> ('50', {'JPY': 5000}): the default amount and per-currency minor units."""
+    default = "0"
+    named: dict[str, int] = {}
+    for entry in (part.strip() for part in text.split(",")):
+        words = entry.split()
+        if len(words) == 1 and re.fullmatch(r"\d+(\.\d+)?", words[0]):
+            default = words[0]
+        elif len(words) == 2:
+            try:
+                code = check_currency(words[0])
+                named[code] = parse_amount(words[1], code)
+            except InvalidInput as exc:
+                raise ValueError(f"payout minimum {entry!r}: {exc.message}") from None
+        else:
+            raise ValueError(
+                f"payout minimum {entry!r} is neither an amount (50) nor a currency and amount (JPY 5000)"
+            )
+    return default, named
 
 
 def load_secret_key(settings: Settings) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 import fairtrain.accounts.models
 import fairtrain.catalog.models
 import fairtrain.ledger.models
+import fairtrain.licensing.billing_models
 import fairtrain.licensing.models
 import fairtrain.rights.models
 import fairtrain.stamp.models  # noqa: F401
