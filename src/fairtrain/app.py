@@ -17,7 +17,17 @@ from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.web import api, catalog_api, catalog_pages, pages, policy_pages, protect_pages, signals
+from fairtrain.web import (
+    api,
+    catalog_api,
+    catalog_pages,
+    licensing_api,
+    licensing_pages,
+    pages,
+    policy_pages,
+    protect_pages,
+    signals,
+)
 from fairtrain.web.errors import install_error_handlers, too_large_app
 from fairtrain.web.headers import SecurityHeadersMiddleware
 from fairtrain.web.limits import BodySizeLimitMiddleware
@@ -93,6 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(policy_pages.router)
     app.include_router(protect_pages.router)
     app.include_router(protect_pages.api_router)
+    app.include_router(licensing_api.router)
+    app.include_router(licensing_pages.router)
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

@@ -10,8 +10,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CollectiveMembership, CreatorProfile
@@ -497,6 +498,20 @@ def preview_signals(
 # --- the served signal files, cached ------------------------------------------------------------------
 
 
+def _version_parts() -> tuple[ScalarSelect[Any], ...]:
+    m = CollectiveMembership
+    return (
+        select(func.max(PolicyChange.id)).scalar_subquery(),
+        select(func.count()).select_from(PolicyChange).scalar_subquery(),
+        select(func.count()).select_from(CreatorProfile).scalar_subquery(),
+        select(func.max(CreatorProfile.created_at)).scalar_subquery(),
+        select(func.count()).select_from(m).scalar_subquery(),
+        select(func.count()).select_from(m).where(m.left_at.is_(None)).scalar_subquery(),
+        select(func.max(m.joined_at)).scalar_subquery(),
+        select(func.max(m.left_at)).scalar_subquery(),
+    )
+
+
 def signals_version(session: Session) -> tuple[object, ...]:
     """A cheap fingerprint of every database input to the site's signals, in one query.
 
@@ -504,21 +519,7 @@ def signals_version(session: Session) -> tuple[object, ...]:
     transaction that commits out of id order still shows); creators and collective memberships (joined,
     left, removed with their collective) change the per-creator sections.
     """
-    m = CollectiveMembership
-    return tuple(
-        session.execute(
-            select(
-                select(func.max(PolicyChange.id)).scalar_subquery(),
-                select(func.count()).select_from(PolicyChange).scalar_subquery(),
-                select(func.count()).select_from(CreatorProfile).scalar_subquery(),
-                select(func.max(CreatorProfile.created_at)).scalar_subquery(),
-                select(func.count()).select_from(m).scalar_subquery(),
-                select(func.count()).select_from(m).where(m.left_at.is_(None)).scalar_subquery(),
-                select(func.max(m.joined_at)).scalar_subquery(),
-                select(func.max(m.left_at)).scalar_subquery(),
-            )
-        ).one()
-    )
+    return tuple(session.execute(select(*_version_parts())).one())
 
 
 @dataclass
@@ -574,16 +575,23 @@ class SignalCache:
         name: str,
         render: Callable[[SiteSignals], str],
         extra: Hashable = None,
+        extra_version: Sequence[ScalarSelect[Any]] = (),
     ) -> str:
         """A rendered file (``name`` tells which), rebuilt when the version or ``extra`` (e.g. the crawler
-        registry in use) changed."""
-        version = (signals_version(session), extra)
+        registry in use) changed.
+
+        ``extra_version``: scalar subqueries over further inputs of this file (a layer above the policy,
+        such as licensing's offers); they join the one version query, so a hit still costs one query.
+        """
+        row = tuple(session.execute(select(*_version_parts(), *extra_version)).one())
+        policy_version = row[: len(row) - len(extra_version)]
+        version = (row, extra)
         key = ("body", base_url, name)
         cached = self._get(key, version)
         if isinstance(cached, str):
             return cached
         started = self._clock()
-        body = render(self.site(session, base_url=base_url, version=version[0]))
+        body = render(self.site(session, base_url=base_url, version=policy_version))
         self._put(key, version, body, started)
         return body
 

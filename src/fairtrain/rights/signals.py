@@ -7,9 +7,10 @@ policy documents, RSL 1.0 license.xml, per-response headers and HTML tags. Creat
 
 from __future__ import annotations
 
+import copy
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -235,20 +236,35 @@ def _license_elements(parent: ET.Element, policy: EffectivePolicy) -> None:
             )
 
 
-def license_xml(site: SiteSignals, *, only: str | None = None) -> str:
-    """RSL 1.0: a ``<content>`` per creator whose terms differ, then the site's; ``only`` = one handle."""
+def license_xml(
+    site: SiteSignals,
+    *,
+    only: str | None = None,
+    extra_licenses: Mapping[str, Sequence[ET.Element]] | None = None,
+) -> str:
+    """RSL 1.0: a ``<content>`` per creator whose terms differ, then the site's; ``only`` = one handle.
+
+    ``extra_licenses`` maps a creator's handle to further ``<license>`` elements for their
+    ``<content url="/@handle/*">``, after the policy's: the offers they are sold under (licensing is a layer
+    above, so it hands them in). A creator with any gets their own ``<content>`` even when their policy is
+    the site's.
+    """
     ET.register_namespace("", RSL_NAMESPACE)
     root = ET.Element(f"{{{RSL_NAMESPACE}}}rsl")
     server = f"{site.base_url}/rsl"
+    extra = extra_licenses or {}
     for creator in site.creators:
         if only is not None and creator.handle != only:
             continue
-        if only is None and creator.policy == site.policy:
+        offered = extra.get(creator.handle, ())
+        if only is None and creator.policy == site.policy and not offered:
             continue
         content = ET.SubElement(
             root, f"{{{RSL_NAMESPACE}}}content", url=f"/@{creator.handle}/*", server=server
         )
         _license_elements(content, creator.policy)
+        # Copies: indenting below rewrites whitespace, and the caller's elements are not ours to change.
+        content.extend(copy.deepcopy(element) for element in offered)
         ET.SubElement(
             content,
             f"{{{RSL_NAMESPACE}}}copyright",

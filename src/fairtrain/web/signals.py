@@ -2,23 +2,30 @@
 
 These are always free and never blocked: they are how a crawler learns the terms. Building them looks at
 every creator's policy, so the results are cached per application and rebuilt only when the policy's
-version in the database moves (``rights.service.SignalCache``): a hit costs one small query.
+version in the database moves (``rights.service.SignalCache``): a hit costs one small query. license.xml
+also lists the public offers (``licensing.rsl``) under each creator they cover, so the offers' version
+joins that query.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from typing import Annotated
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from fairtrain.accounts import service as accounts
+from fairtrain.accounts.models import CollectiveMembership, CreatorProfile
 from fairtrain.config import Settings
 from fairtrain.errors import NotFound
+from fairtrain.licensing.models import Offer
+from fairtrain.licensing.rsl import offer_license_elements
 from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.service import SignalCache
 from fairtrain.rights.signals import (
@@ -102,13 +109,66 @@ def tdm_policy(db: DbDep, settings: SettingsDep, cache: CacheDep, name: str) -> 
     return _text(json.dumps(document, indent=2) + "\n", "application/ld+json")
 
 
+def _offers_version() -> tuple[ScalarSelect[Any], ...]:
+    """``licensing.rsl.offers_version`` as subqueries, so it joins the cache's one version query."""
+    return (
+        select(func.count(Offer.id)).scalar_subquery(),
+        select(func.max(Offer.updated_at)).scalar_subquery(),
+    )
+
+
+def _creators_with_offers(db: Session) -> list[CreatorProfile]:
+    """Creators some public open offer may cover: their own, or one of a collective they are in."""
+    open_offers = (Offer.public.is_(True), Offer.status == "open")
+    own = select(Offer.creator_id).where(Offer.creator_id.is_not(None), *open_offers)
+    pooled = (
+        select(CollectiveMembership.creator_id)
+        .join(Offer, Offer.collective_id == CollectiveMembership.collective_id)
+        .where(CollectiveMembership.left_at.is_(None), *open_offers)
+    )
+    ids = own.union(pooled).subquery()
+    return list(
+        db.scalars(
+            select(CreatorProfile).where(CreatorProfile.id.in_(select(ids))).order_by(CreatorProfile.handle)
+        )
+    )
+
+
+def _offer_licenses(
+    db: Session, settings: Settings, creators: Iterable[CreatorProfile]
+) -> dict[str, list[ET.Element]]:
+    out: dict[str, list[ET.Element]] = {}
+    for creator in creators:
+        elements = offer_license_elements(db, creator=creator, base_url=settings.base_url)
+        if elements:
+            out[creator.handle] = elements
+    return out
+
+
 @router.get("/license.xml")
 def site_license(db: DbDep, settings: SettingsDep, cache: CacheDep) -> Response:
-    return _text(_cached(cache, db, settings, "license.xml", license_xml), RSL_MEDIA_TYPE)
+    def render(site: SiteSignals) -> str:
+        return license_xml(site, extra_licenses=_offer_licenses(db, settings, _creators_with_offers(db)))
+
+    body = cache.body(
+        db, base_url=settings.base_url, name="license.xml", render=render, extra_version=_offers_version()
+    )
+    return _text(body, RSL_MEDIA_TYPE)
 
 
 @router.get("/@{handle}/license.xml")
 def creator_license(db: DbDep, settings: SettingsDep, cache: CacheDep, handle: str) -> Response:
     creator = accounts.get_creator(db, handle)
-    site = cache.site(db, base_url=settings.base_url)
-    return _text(license_xml(site, only=creator.handle), RSL_MEDIA_TYPE)
+
+    def render(site: SiteSignals) -> str:
+        offered = _offer_licenses(db, settings, [creator])
+        return license_xml(site, only=creator.handle, extra_licenses=offered)
+
+    body = cache.body(
+        db,
+        base_url=settings.base_url,
+        name=f"license.xml/@{creator.handle}",
+        render=render,
+        extra_version=_offers_version(),
+    )
+    return _text(body, RSL_MEDIA_TYPE)

@@ -56,10 +56,15 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
         return [
             ("Creators", "/creators"),
             ("Collectives", "/collectives"),
+            ("Offers", "/offers"),
             ("Check a file", "/check"),
             ("API", "/api/docs"),
         ]
-    links = [("Creators", "/creators"), ("Collectives", "/collectives")]
+    links = [("Creators", "/creators"), ("Collectives", "/collectives"), ("Offers", "/offers")]
+    if viewer.handle is not None or viewer.roles & {Role.CREATOR, Role.OPERATOR, Role.LICENSEE}:
+        links.append(("Deals", "/deals"))
+    if viewer.has_role(Role.LICENSEE):
+        links.append(("Licensing", "/licensing"))
     if viewer.handle is not None:
         links.append(("Catalog", "/catalog"))
         links.append(("AI policy", "/policy"))
