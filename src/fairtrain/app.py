@@ -26,6 +26,7 @@ from fairtrain.web import (
     pages,
     policy_pages,
     protect_pages,
+    rsl,
     signals,
 )
 from fairtrain.web.errors import install_error_handlers, too_large_app
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(catalog_api.router)
     app.include_router(catalog_api.collections_router)
     app.include_router(signals.router)
+    app.include_router(rsl.router)
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(policy_pages.router)

@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     login_failure_window: int = Field(
         15 * 60, gt=0, description="Window for counting failed log-ins, in seconds; excess gets 429."
     )
+    rsl_token_lifetime: int = Field(
+        900,
+        gt=0,
+        le=86_400,
+        description="Lifetime of an RSL licence token, in seconds. Resource servers verify tokens "
+        "offline, so a revoked client or ended deal is refused by them within this time (and at "
+        "introspection at once).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Server log level.")
     platform_fee_bp: int = Field(
         1500,
