@@ -1199,12 +1199,23 @@ def keys_rotate(
     root: Annotated[
         bool, typer.Option("--root", help="Rotate the root CA (old roots stay trusted).")
     ] = False,
+    rsl: Annotated[
+        bool,
+        typer.Option("--rsl", help="Rotate the RSL licence-token signing key (old one published a while)."),
+    ] = False,
 ) -> None:
     """Issue new keys. Derivatives signed with the old ones are redone by the next `fairtrain protect`."""
+    from fairtrain.licensing.olp import rotate_signing_key
     from fairtrain.stamp.service import ProtectionContext
 
-    if bool(creator) == root:
-        raise InvalidInput("give --creator H or --root")
+    if [bool(creator), root, rsl].count(True) != 1:
+        raise InvalidInput("give one of --creator H, --root or --rsl")
+    if rsl:
+        kid = rotate_signing_key(_settings())
+        out.print(
+            f"new RSL token signing key {kid}; tokens signed with the old one stay valid until they expire"
+        )
+        return
     with _db() as (settings, session):
         context = ProtectionContext.from_settings(settings)
         if root:

@@ -72,3 +72,5 @@ def test_stamp_settings_and_keys(env: Path) -> None:
     assert "new signing key" in _run("keys", "rotate", "--creator", "mira")
     assert "root CA rotated" in _run("keys", "rotate", "--root")
     assert _run("keys", "show") != root
+    assert "new RSL token signing key" in _run("keys", "rotate", "--rsl")
+    assert runner.invoke(app, ["keys", "rotate", "--rsl", "--root"]).exit_code == 1
