@@ -265,9 +265,12 @@ def test_other_fee_models_and_selections_through_the_form(
         terms["territories"] == ["EU", "GB"] and terms["exclusive"] and terms["user_types"] == ["commercial"]
     )
     assert selection["kinds"] == ["image"] and selection["since"] == "2000-01-01" and not selection["all"]
-    crawl = _create_offer(client, fee_model="per-crawl", fee_amount="0.015", usages=["ai-input"])
+    crawl = _create_offer(
+        client, fee_model="per-crawl", fee_amount="0.015", usages=["ai-input"], payment_due_days=""
+    )
     per_crawl = db.get(Offer, crawl)
     assert per_crawl is not None and per_crawl.current.terms["fee"]["price_micros"] == 15_000
+    assert per_crawl.current.terms["payment_due_days"] == 30  # left empty: the default
     free = _create_offer(client, fee_model="attribution", fee_amount="", attribution="Photo: Mira Okafor")
     shown = client.get(f"/offers/{free}").text
     assert "no fee; attribution required" in shown and "Photo: Mira Okafor" in shown

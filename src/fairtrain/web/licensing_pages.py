@@ -134,7 +134,7 @@ def _whole(value: str, label: str) -> int | None:
     if not value:
         return None
     if not value.isdigit():
-        raise InvalidInput(f"{label} must be a whole number of days, not {value!r}")
+        raise InvalidInput(f"{label} must be a whole number, not {value!r}")
     return int(value)
 
 
@@ -238,10 +238,20 @@ def _terms_values(f: Posted) -> dict[str, Any]:
 
 
 def terms_from_form(f: Posted) -> Terms:
-    """Terms from the offer form; the first problem raises ``InvalidInput`` in plain words."""
+    """Terms from the offer form; the first problem raises ``InvalidInput`` in plain words. A number left
+    empty takes the default of ``Terms``."""
     start, last = _day(f.text("start"), "first day"), _day(f.text("end"), "last day")
     distribution = f.text("distribution") or "items"
     items = f.text("distribution_items_percent")
+    days = {
+        name: given
+        for name, label in (
+            ("payment_due_days", "payment due (days)"),
+            ("deletion_days", "deletion within (days)"),
+            ("audit_notice_days", "audit notice (days)"),
+        )
+        if (given := _whole(f.text(name), label)) is not None
+    }
     return Terms(
         usages=tuple(f.words("usages")),
         fee=_fee_from(
@@ -256,21 +266,19 @@ def terms_from_form(f: Posted) -> Terms:
         exclusive=f.flag("exclusive"),
         start=_midnight(start) if start else None,
         end=_midnight(last + _DAY) if last else None,
-        duration_days=_whole(f.text("duration_days"), "the term's length"),
+        duration_days=_whole(f.text("duration_days"), "the term's length in days"),
         auto_renew=f.flag("auto_renew"),
-        payment_due_days=_whole(f.text("payment_due_days"), "payment due") or 0,
         attribution=f.text("attribution"),
         no_verbatim=f.flag("no_verbatim"),
         no_style_imitation=f.flag("no_style_imitation"),
         at_expiry=f.text("at_expiry") or "delete",
-        deletion_days=_whole(f.text("deletion_days"), "deletion within") or 0,
         audit=f.flag("audit"),
-        audit_notice_days=_whole(f.text("audit_notice_days"), "audit notice") or 0,
         distribution=distribution,
         distribution_items_bp=_percent_bp(items, "item-count weight")
         if distribution == "mixed" and items
         else None,
         governing_law=f.text("governing_law"),
+        **days,
     )
 
 
@@ -518,7 +526,8 @@ def _seller_url(seller: Seller) -> str:
 def _portfolio_words(summary: offers.Portfolio) -> str:
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in summary.by_kind.items())
     creators = f"{summary.creators:,} creator{'s' * (summary.creators != 1)}"
-    return f"{summary.works:,} works ({kinds or 'none yet'}) by {creators}"
+    works = f"{summary.works:,} work{'s' * (summary.works != 1)}"
+    return f"{works} ({kinds or 'none yet'}) by {creators}"
 
 
 @router.get("/offers")
@@ -632,7 +641,7 @@ def _offer_page(
         "offer.html",
         {
             "offer": offer,
-            "version": version,
+            "shown": version,  # not "version": that is fairtrain's, in the footer
             "seller": seller,
             "seller_url": _seller_url(seller),
             "terms": terms,
@@ -845,12 +854,12 @@ def deal_page(request: Request, db: DbDep, user: UserDep, deal_id: str) -> Respo
     return _deal_page(request, db, user, deal, sides)
 
 
-DealStep = Literal["accept", "counter", "decline", "withdraw", "terminate"]
+StepName = Literal["accept", "counter", "decline", "withdraw", "terminate"]
 
 
 @router.post("/deals/{deal_id}/{step}")
 def deal_step(
-    request: Request, db: DbDep, user: UserDep, deal_id: str, step: DealStep, f: PostedDep
+    request: Request, db: DbDep, user: UserDep, deal_id: str, step: StepName, f: PostedDep
 ) -> Response:
     deal, sides = visible_deal(db, user, deal_id)
     reason = f.text("reason")
