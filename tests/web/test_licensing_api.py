@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -126,6 +128,42 @@ def test_a_licensee_accepts_an_offer_through_the_api_and_gets_the_agreement(
     assert html.headers["repr-digest"] == f"sha-256=:{base64.b64encode(digest).decode()}:"
     for asset_id in demo.asset_ids:
         assert asset_id in html.text
+
+    # ... and a working RSL licence token for the licensed works, verifiable offline against the JWKS.
+    basic = "Basic " + base64.b64encode(f"{created.json()['id']}:{secret}".encode()).decode()
+    license_element = (
+        '<license xmlns="https://rslstandard.org/rsl"><permits type="usage">ai-train</permits></license>'
+    )
+    issued = client.post(
+        "/rsl/token",
+        data={"grant_type": "client_credentials", "license": license_element, "resource": "/@mira/*"},
+        headers={"Authorization": basic},
+    )
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["token_type"] == "License" and issued.json()["expires_in"] > 0
+    token = issued.json()["access_token"]
+    keys = KeySet.import_key_set(client.get("/rsl/jwks.json").json())
+    claims = jwt.decode(token, keys).claims
+    assert (
+        claims["deal"] == deal["id"]
+        and claims["usage"] == ["ai-train"]
+        and claims["aud"] == "http://testserver"
+    )
+    introspected = client.post(
+        "/rsl/introspect", data={"token": token}, headers={"Authorization": basic}
+    ).json()
+    assert introspected["active"] is True
+    # A use the deal does not cover gets no token.
+    refused = client.post(
+        "/rsl/token",
+        data={
+            "grant_type": "client_credentials",
+            "license": license_element.replace("ai-train", "ai-input"),
+            "resource": "/@mira/*",
+        },
+        headers={"Authorization": basic},
+    )
+    assert refused.status_code == 403 and refused.json()["error"] == "unauthorized_client"
 
 
 def test_negotiation_counter_accept_and_terminate(client: TestClient, demo: Demo) -> None:
