@@ -21,6 +21,8 @@ from fairtrain.web import (
     api,
     catalog_api,
     catalog_pages,
+    ledger_api,
+    ledger_pages,
     licensing_api,
     licensing_pages,
     pages,
@@ -107,6 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(protect_pages.api_router)
     app.include_router(licensing_api.router)
     app.include_router(licensing_pages.router)
+    app.include_router(ledger_api.router)
+    app.include_router(ledger_pages.router)
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

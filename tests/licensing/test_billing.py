@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.licensing.helpers import World, terms
+from typer.testing import CliRunner
 
 from fairtrain.catalog import service as catalog
 from fairtrain.db.engine import make_engine, make_sessionmaker
@@ -47,6 +49,7 @@ from fairtrain.licensing.billing import (
     visible_invoice,
     visible_invoices,
 )
+from fairtrain.licensing.billing_cli import billing_app
 from fairtrain.licensing.billing_models import DealInvoice, RoyaltyStatement, UsageEvent
 from fairtrain.licensing.deals import Side, accept, deal_terms, request_deal, terminate
 from fairtrain.licensing.errors import UnknownDeal
@@ -678,3 +681,57 @@ def test_licensees_see_only_their_invoices(db: Session, world: World) -> None:
         visible_invoices(db, world.buyer, status="draft")
     assert invoice.status == InvoiceStatus.ISSUED and deal_terms(deal).fee.model == "flat"
     pay(db, invoice)
+
+
+# --- the command line ---------------------------------------------------------------------------------
+
+
+def test_billing_commands(
+    db: Session, world: World, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAIRTRAIN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FAIRTRAIN_DATABASE_URL", database_url)
+    flat = guild_deal(db, world)
+    metered = per_use_deal(db, world)
+    runner = CliRunner()
+
+    ticked = runner.invoke(billing_app, ["tick", "--today", "2026-03-12"])
+    assert ticked.exit_code == 0, ticked.output
+    assert f"for deal {flat.id} 2026-01-15" in ticked.output and "1 invoices issued" in ticked.output
+    assert "0 invoices issued" in runner.invoke(billing_app, ["tick", "--today", "2026-03-12"]).output
+    assert runner.invoke(billing_app, ["tick", "--today", "12/03/2026"]).exit_code == 2
+
+    db.expire_all()
+    invoice = db.scalars(select(Invoice).where(Invoice.source_id == flat.id)).one()
+    listed = runner.invoke(billing_app, ["invoices", "--json", "--status", "issued"])
+    assert listed.exit_code == 0 and invoice.reference in listed.output and "Acme AI" in listed.output
+    assert runner.invoke(billing_app, ["invoices", "--status", "draft"]).exit_code == 1
+
+    paid = runner.invoke(billing_app, ["pay", invoice.reference, "1000.00", "--bank-reference", "TRX-1"])
+    assert paid.exit_code == 0, paid.output
+    assert (
+        "(paid)" in paid.output
+        and "distributed 1000.00 USD: platform fee 149.99 USD, 2 creators" in paid.output
+    )
+    again = runner.invoke(billing_app, ["pay", invoice.reference, "1000.00", "--bank-reference", "TRX-1"])
+    assert again.exit_code == 0  # the same transfer is recorded once
+    fraction = runner.invoke(billing_app, ["pay", invoice.reference, "1.001", "--bank-reference", "TRX-2"])
+    assert fraction.exit_code == 1 and "fractions of a minor unit" in fraction.output
+
+    photo = world.photos[1].id
+    used = runner.invoke(
+        billing_app, ["usage", metered.id, f"{photo}=40", "--from", "2026-03-10", "--to", "2026-03-31"]
+    )
+    assert used.exit_code == 0, used.output
+    assert "issued FT-" in used.output and "2.00 USD" in used.output
+    bad = runner.invoke(
+        billing_app, ["usage", metered.id, "oops", "--from", "2026-04-01", "--to", "2026-04-30"]
+    )
+    assert bad.exit_code == 2
+    royalty = runner.invoke(
+        billing_app, ["royalty", metered.id, "--revenue", "10", "--from", "2026-04-01", "--to", "2026-04-30"]
+    )
+    assert royalty.exit_code == 1 and "takes no royalty statements" in royalty.output
+    db.expire_all()
+    for unpaid in db.scalars(select(Invoice).where(Invoice.status == "issued")):
+        pay(db, unpaid)

@@ -26,13 +26,13 @@ acceptance, each work's share split among its rightsholders as they were frozen 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile, LicenseeMember, Role, User
@@ -50,7 +50,7 @@ from fairtrain.ledger.invoices import (
     issue_invoice,
     pool_code,
 )
-from fairtrain.ledger.models import Account, DistributionRun, Invoice, InvoiceStatus, Payment
+from fairtrain.ledger.models import Account, DistributionRun, Invoice, InvoiceStatus, Payment, PayoutBatch
 from fairtrain.ledger.payments import (
     ManualProvider,
     PaymentProvider,
@@ -83,14 +83,19 @@ __all__ = [
     "UsageEventDraft",
     "bill_deal",
     "bill_due",
+    "count_payout_batches",
+    "count_visible_invoices",
     "creator_currencies",
+    "deal_currency",
     "deal_invoices",
     "deal_periods",
+    "deal_titles",
     "distribute_invoice",
     "distribute_settled",
     "distribution_inputs",
     "find_period",
     "invoice_deal",
+    "licensee_deal",
     "pay_invoice",
     "payment_providers",
     "receive_webhook",
@@ -870,21 +875,34 @@ def distribute_settled(session: Session, *, fee_bp: int) -> list[DistributionRun
 # --- who sees what ----------------------------------------------------------------------------------
 
 
+def _visible(user: User, session: Session, status: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Invoice.status != InvoiceStatus.DRAFT]
+    if not user.has_role(Role.OPERATOR):
+        where.append(Invoice.licensee_org_id.in_([org.id for org in orgs_of(session, user)]))
+    if status is not None:
+        if status not in {s.value for s in InvoiceStatus} - {InvoiceStatus.DRAFT.value}:
+            raise InvalidInput(f"unknown invoice status {status!r}; use issued, paid or void")
+        where.append(Invoice.status == status)
+    return where
+
+
 def visible_invoices(
     session: Session, user: User, *, status: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[Invoice]:
     """Invoices newest first: an operator's are all issued ones; a licensee's those of their
     organisations. Drafts are the operator's work in progress and never listed."""
-    statement = select(Invoice).where(Invoice.status != InvoiceStatus.DRAFT)
-    if not user.has_role(Role.OPERATOR):
-        org_ids = [org.id for org in orgs_of(session, user)]
-        statement = statement.where(Invoice.licensee_org_id.in_(org_ids))
-    if status is not None:
-        if status not in {s.value for s in InvoiceStatus} - {InvoiceStatus.DRAFT.value}:
-            raise InvalidInput(f"unknown invoice status {status!r}; use issued, paid or void")
-        statement = statement.where(Invoice.status == status)
-    statement = statement.order_by(Invoice.issued_at.desc(), Invoice.id).limit(limit).offset(offset)
+    statement = (
+        select(Invoice)
+        .where(*_visible(user, session, status))
+        .order_by(Invoice.issued_at.desc(), Invoice.id)
+        .limit(limit)
+        .offset(offset)
+    )
     return list(session.scalars(statement))
+
+
+def count_visible_invoices(session: Session, user: User, *, status: str | None = None) -> int:
+    return int(session.scalar(select(func.count(Invoice.id)).where(*_visible(user, session, status))) or 0)
 
 
 def visible_invoice(session: Session, user: User, invoice_id: str) -> Invoice:
@@ -915,3 +933,32 @@ def creator_currencies(session: Session, creator_id: str) -> list[str]:
     return sorted(
         set(session.scalars(select(Account.currency).where(Account.code == f"payable:{creator_id}")))
     )
+
+
+def deal_titles(session: Session, deal_ids: Iterable[str]) -> dict[str, str]:
+    """Each deal's offer title, for statements and invoice lists."""
+    ids = set(deal_ids)
+    if not ids:
+        return {}
+    return {deal.id: deal.offer.title for deal in session.scalars(select(Deal).where(Deal.id.in_(ids)))}
+
+
+def licensee_deal(session: Session, user: User, deal_id: str) -> Deal:
+    """A deal ``user`` reports for: their organisation's (any, for an operator); to others none exists."""
+    deal = session.get(Deal, deal_id.strip())
+    if deal is None:
+        raise UnknownDeal(f"no deal {deal_id}")
+    _check_licensee(session, deal, user)
+    return deal
+
+
+def deal_currency(deal: Deal) -> str:
+    """The currency the deal is billed in."""
+    fee = deal_terms(deal).fee
+    if fee.currency is None:
+        raise NotBillable(f"deal {deal.id} is billed {fee.describe()}: no money changes hands")
+    return fee.currency
+
+
+def count_payout_batches(session: Session) -> int:
+    return int(session.scalar(select(func.count(PayoutBatch.id))) or 0)

@@ -65,14 +65,17 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
         links.append(("Deals", "/deals"))
     if viewer.has_role(Role.LICENSEE):
         links.append(("Licensing", "/licensing"))
+        links.append(("Invoices", "/invoices"))
     if viewer.handle is not None:
         links.append(("Catalog", "/catalog"))
         links.append(("AI policy", "/policy"))
         links.append(("My page", f"/@{viewer.handle}"))
+        links.append(("Statements", "/statements"))
     if viewer.has_role(Role.OPERATOR):
         if viewer.handle is None:
             links.append(("AI policy", "/policy"))  # the site's default
         links.append(("Operator", "/operator"))
+        links.append(("Books", "/books"))
     links += [("Check a file", "/check"), ("API", "/api/docs"), ("Account", "/account")]
     return links
 
