@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,13 +30,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 
 from fairtrain.errors import FairtrainError
+from fairtrain.keyfiles import derive_password, private_dir, write_atomically
 
 __all__ = [
     "ALGORITHM",
@@ -191,9 +190,7 @@ class SigningKeyring:
         if not secret_key:
             raise ValueError("the signing keyring needs the installation's secret key")
         self.keys_dir = Path(keys_dir)
-        self._password = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO).derive(
-            secret_key.encode()
-        )
+        self._password = derive_password(secret_key, info=_KDF_INFO)
         self._state: _State | None = None
         self._mutex = threading.Lock()
 
@@ -290,7 +287,7 @@ class SigningKeyring:
 
     @contextmanager
     def _locked(self, *, exclusive: bool) -> Iterator[None]:
-        _private_dir(self.keys_dir)
+        private_dir(self.keys_dir)
         fd = os.open(self.keys_dir / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -313,7 +310,7 @@ class SigningKeyring:
 
     def _write_manifest(self, entries: tuple[_KeyEntry, ...]) -> None:
         body = {"version": 1, "algorithm": ALGORITHM, "keys": [e.as_json() for e in entries]}
-        _write_atomically(self.keys_dir / _MANIFEST, json.dumps(body, indent=2).encode() + b"\n")
+        write_atomically(self.keys_dir / _MANIFEST, json.dumps(body, indent=2).encode() + b"\n")
 
     def _make_key(self, now: datetime) -> _KeyEntry:
         """A new key: its encrypted private half on disk, its manifest entry returned (not yet written:
@@ -321,7 +318,7 @@ class SigningKeyring:
         private = ec.generate_private_key(ec.SECP256R1())
         public = ECKey.import_key(private.public_key())
         kid = public.thumbprint()
-        _write_atomically(
+        write_atomically(
             self.keys_dir / f"{kid}.key",
             private.private_bytes(
                 serialization.Encoding.PEM,
@@ -351,30 +348,3 @@ class SigningKeyring:
         if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
             raise SigningKeysLocked(f"{path} does not hold a P-256 private key")
         return ECKey.import_key(key)
-
-
-def _private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) as 0700, and take group/other access away from an existing one."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a 0600 temporary file beside ``path``, flush it to disk, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)

@@ -37,10 +37,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from fairtrain.errors import FairtrainError, InvalidInput
+from fairtrain.keyfiles import derive_password, private_dir, write_atomically
 
 __all__ = ["Keyring", "KeyringLocked", "SigningCredentials"]
 
@@ -90,9 +90,7 @@ class Keyring:
             raise ValueError("organisation must not be blank")
         self.keys_dir = Path(keys_dir)
         self.organisation = organisation.strip()
-        self._password = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO).derive(
-            secret_key.encode()
-        )
+        self._password = derive_password(secret_key, info=_KDF_INFO)
 
     # --- public API ---------------------------------------------------------------------------------
 
@@ -162,7 +160,7 @@ class Keyring:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        _private_dir(self.keys_dir)
+        private_dir(self.keys_dir)
         # flock locks belong to the open file description, so this excludes other threads of this
         # process (each opens its own) as well as other processes.
         fd = os.open(self.keys_dir / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
@@ -212,15 +210,15 @@ class Keyring:
         )
         # Key first: a root certificate on disk always has its key beside it.
         self._write_key(self.keys_dir / _ROOT_KEY, key)
-        _write_atomically(self.keys_dir / _ROOT_CERT, _pem(certificate))
+        write_atomically(self.keys_dir / _ROOT_CERT, _pem(certificate))
         return certificate
 
     def _rotate_root_locked(self) -> None:
         old = _read_certificate(self.keys_dir / _ROOT_CERT)
         if old is not None:
-            archive = _private_dir(self.keys_dir / _ARCHIVE)
+            archive = private_dir(self.keys_dir / _ARCHIVE)
             stamp = old.not_valid_before_utc.strftime("%Y%m%dT%H%M%SZ")
-            _write_atomically(archive / f"root-{stamp}-{old.serial_number:x}.pem", _pem(old))
+            write_atomically(archive / f"root-{stamp}-{old.serial_number:x}.pem", _pem(old))
             (self.keys_dir / _ROOT_KEY).unlink(missing_ok=True)
             (self.keys_dir / _ROOT_CERT).unlink()
         self._make_root()
@@ -267,13 +265,13 @@ class Keyring:
             .sign(root_key, hashes.SHA256())
         )
         path = self._leaf_path(creator_id)
-        _private_dir(path.parent)
+        private_dir(path.parent)
         # Key, then certificate: the lock keeps readers from seeing the pair half-replaced.
         self._write_key(path.with_suffix(".key"), key)
-        _write_atomically(path.with_suffix(".pem"), _pem(certificate))
+        write_atomically(path.with_suffix(".pem"), _pem(certificate))
 
     def _write_key(self, path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-        _write_atomically(
+        write_atomically(
             path,
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -365,30 +363,3 @@ def _read_certificate(path: Path) -> x509.Certificate | None:
         return x509.load_pem_x509_certificate(data)
     except ValueError:
         raise KeyringLocked(f"{path} is damaged: it does not hold a PEM certificate") from None
-
-
-def _private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) as 0700, and take group/other access away from an existing one."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a 0600 temporary file beside ``path``, flush it to disk, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
