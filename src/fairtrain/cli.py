@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import enum
-import functools
 import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -40,10 +35,11 @@ from fairtrain.catalog import service as catalog_service
 from fairtrain.catalog.dupes import exact_duplicates, near_duplicates
 from fairtrain.catalog.scan import ScanProgress, run_scan
 from fairtrain.catalog.store import MediaStore
-from fairtrain.config import InsecureSettings, Settings, load_secret_key
-from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
-from fairtrain.db.migrate import DatabaseNotReady, current_revision, head_revision, require_current, upgrade
-from fairtrain.errors import Conflict, FairtrainError, InvalidInput
+from fairtrain.commands import database, err, handles_errors, load_settings, open_engine, out
+from fairtrain.config import load_secret_key
+from fairtrain.db.engine import make_sessionmaker, transaction
+from fairtrain.db.migrate import current_revision, head_revision, upgrade
+from fairtrain.errors import Conflict, InvalidInput
 from fairtrain.ledger.cli import ledger_app
 from fairtrain.licensing.cli import licensing_app
 from fairtrain.rights.crawlers import CrawlerRegistry
@@ -65,8 +61,6 @@ from fairtrain.stamp.service import protected_asset_ids
 
 __all__ = ["app", "main"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 app = typer.Typer(
     name="fairtrain",
@@ -88,60 +82,9 @@ app.add_typer(collectives_app, name="collectives")
 app.add_typer(licensees_app, name="licensees")
 app.add_typer(catalog_app, name="catalog")
 
-# Piped output (scripts, `make run` logs) gets room enough that tables are not cut.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
-
-
-class _SettingsError(Exception):
-    pass
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except InsecureSettings as exc:
-        raise _SettingsError(str(exc)) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "FAIRTRAIN_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise _SettingsError(f"{name}: {first['msg']}") from None
-
-
-def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Domain and setup errors print one clear line and exit 1; nothing else is swallowed."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (FairtrainError, DatabaseNotReady, _SettingsError) as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-def _engine(settings: Settings, *, migrated: bool = True) -> Engine:
-    url = make_url(settings.resolved_database_url)
-    if migrated and url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        # Opening would create an empty file; say what to do instead.
-        raise DatabaseNotReady(f"no database at {url.database}; run `fairtrain init`")
-    engine = make_engine(settings.resolved_database_url)
-    if migrated:
-        require_current(engine)
-    return engine
-
-
-@contextmanager
-def _db() -> Iterator[tuple[Settings, Session]]:
-    settings = _settings()
-    engine = _engine(settings)
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            yield settings, session
-    finally:
-        engine.dispose()
+_settings = load_settings
+_engine = open_engine
+_db = database
 
 
 def _version(value: bool) -> None:

@@ -7,26 +7,21 @@ payout batch by the ``--idempotency-key`` the operator gives.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile
-from fairtrain.config import InsecureSettings, Settings
-from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
-from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.errors import FairtrainError, NotFound
+from fairtrain.commands import database, handles_errors, out
+from fairtrain.errors import NotFound
 from fairtrain.ledger.invoices import invoice_by_reference
 from fairtrain.ledger.journal import trial_balance
 from fairtrain.ledger.models import PayoutBatch
@@ -37,8 +32,6 @@ from fairtrain.money import check_currency, format_amount, parse_amount
 
 __all__ = ["ledger_app"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 ledger_app = typer.Typer(
     help="The books: trial balance, payments, payouts, statements.", no_args_is_help=True
@@ -46,43 +39,15 @@ ledger_app = typer.Typer(
 payouts_app = typer.Typer(help="Payout batches to creators and rightsholders.", no_args_is_help=True)
 ledger_app.add_typer(payouts_app, name="payouts")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Domain and setup errors print one line and exit 1, as every fairtrain command does."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (FairtrainError, DatabaseNotReady, InsecureSettings) as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = "FAIRTRAIN_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-            err.print(f"[bold red]error:[/] {name}: {first['msg']}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
 
 @contextmanager
 def _db() -> Iterator[Session]:
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        require_current(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with database() as (_, session):
+        yield session
 
 
 @ledger_app.command("trial-balance")
-@_handles_errors
+@handles_errors
 def trial_balance_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -117,7 +82,7 @@ def trial_balance_command(
 
 
 @ledger_app.command("pay")
-@_handles_errors
+@handles_errors
 def pay(
     reference: Annotated[str, typer.Argument(help="The invoice reference quoted on the transfer (FT-…).")],
     amount: Annotated[str, typer.Argument(help="Amount received, e.g. 1185.18, in the invoice's currency.")],
@@ -155,7 +120,7 @@ def pay(
 
 
 @payouts_app.command("create")
-@_handles_errors
+@handles_errors
 def payouts_create(
     currency: Annotated[str, typer.Option(help="Currency of the batch, e.g. USD.")],
     minimum: Annotated[
@@ -182,7 +147,7 @@ def payouts_create(
 
 
 @payouts_app.command("csv")
-@_handles_errors
+@handles_errors
 def payouts_csv_command(
     batch_id: Annotated[str, typer.Argument(help="The batch id (pob_…).")],
     output: Annotated[
@@ -202,7 +167,7 @@ def payouts_csv_command(
 
 
 @payouts_app.command("sent")
-@_handles_errors
+@handles_errors
 def payouts_sent(payout_id: Annotated[str, typer.Argument(help="The payout id (pyo_…).")]) -> None:
     """The bank confirmed a payout: the money left the bank account."""
     with _db() as session:
@@ -211,7 +176,7 @@ def payouts_sent(payout_id: Annotated[str, typer.Argument(help="The payout id (p
 
 
 @payouts_app.command("failed")
-@_handles_errors
+@handles_errors
 def payouts_failed(
     payout_id: Annotated[str, typer.Argument(help="The payout id (pyo_…).")],
     reason: Annotated[str, typer.Option(help="Why it failed, as the bank said.")],
@@ -228,7 +193,7 @@ def payouts_failed(
 
 
 @ledger_app.command("statement")
-@_handles_errors
+@handles_errors
 def statement(
     handle: Annotated[str, typer.Argument(help="The creator's handle.")],
     currency: Annotated[str, typer.Option(help="Currency, e.g. USD.")],

@@ -6,33 +6,25 @@ or licensee. The main CLI mounts ``licensing_app``.
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts import service as accounts
-from fairtrain.config import InsecureSettings, Settings
-from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
-from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.errors import FairtrainError, InvalidInput
+from fairtrain.commands import database, err, handles_errors, out
+from fairtrain.errors import InvalidInput
 from fairtrain.licensing import agreements, clients, deals, offers
 from fairtrain.licensing.selection import Selection, Seller
 from fairtrain.licensing.terms import Terms
 
 __all__ = ["licensing_app"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 licensing_app = typer.Typer(
     help="AI licensing: API clients, offers, deals, agreements.", no_args_is_help=True
@@ -44,37 +36,11 @@ licensing_app.add_typer(clients_app, name="clients")
 licensing_app.add_typer(offers_app, name="offers")
 licensing_app.add_typer(deals_app, name="deals")
 
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
-
-
-def _handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Domain and setup errors print one line and exit 1, as every fairtrain command does."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (FairtrainError, DatabaseNotReady, InsecureSettings) as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except ValidationError as exc:
-            err.print(f"[bold red]error:[/] settings: {exc.errors()[0]['msg']}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
 
 @contextmanager
 def _db() -> Iterator[Session]:
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        require_current(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
+    with database() as (_, session):
+        yield session
 
 
 def _json(value: str, what: str) -> dict[str, Any]:
@@ -100,7 +66,7 @@ def _seller(session: Session, seller: str) -> Seller:
 
 
 @clients_app.command("create")
-@_handles_errors
+@handles_errors
 def clients_create(
     org: Annotated[str, typer.Argument(help="Licensee organisation name.")],
     name: Annotated[str, typer.Argument(help="What the client is for, e.g. 'training crawler'.")],
@@ -116,7 +82,7 @@ def clients_create(
 
 
 @clients_app.command("list")
-@_handles_errors
+@handles_errors
 def clients_list(
     org: Annotated[str, typer.Argument(help="Licensee organisation name.")],
     all_: Annotated[bool, typer.Option("--all", help="Include revoked clients.")] = False,
@@ -140,7 +106,7 @@ def clients_list(
 
 
 @clients_app.command("rotate")
-@_handles_errors
+@handles_errors
 def clients_rotate(client_id: Annotated[str, typer.Argument(help="The client id (ftc_…).")]) -> None:
     """Give a client a new secret; the old one stops working at once."""
     with _db() as session:
@@ -149,7 +115,7 @@ def clients_rotate(client_id: Annotated[str, typer.Argument(help="The client id 
 
 
 @clients_app.command("revoke")
-@_handles_errors
+@handles_errors
 def clients_revoke(client_id: Annotated[str, typer.Argument(help="The client id (ftc_…).")]) -> None:
     """Revoke a client for good."""
     with _db() as session:
@@ -161,7 +127,7 @@ def clients_revoke(client_id: Annotated[str, typer.Argument(help="The client id 
 
 
 @offers_app.command("create")
-@_handles_errors
+@handles_errors
 def offers_create(
     seller: Annotated[str, typer.Argument(help="@handle of a creator, or a collective's slug.")],
     title: Annotated[str, typer.Option(help="Offer title.")],
@@ -183,7 +149,7 @@ def offers_create(
 
 
 @offers_app.command("list")
-@_handles_errors
+@handles_errors
 def offers_list(
     seller: Annotated[
         str | None, typer.Option(help="Only this seller's (@handle or collective slug).")
@@ -210,7 +176,7 @@ def offers_list(
 
 
 @offers_app.command("withdraw")
-@_handles_errors
+@handles_errors
 def offers_withdraw(offer_id: Annotated[str, typer.Argument(help="The offer id (ofr_…).")]) -> None:
     """No new deals on an offer; deals already made stay."""
     with _db() as session:
@@ -222,7 +188,7 @@ def offers_withdraw(offer_id: Annotated[str, typer.Argument(help="The offer id (
 
 
 @deals_app.command("list")
-@_handles_errors
+@handles_errors
 def deals_list(
     org: Annotated[str | None, typer.Option(help="Only this licensee organisation's.")] = None,
     status: Annotated[list[str] | None, typer.Option(help="Only deals in this state (repeatable).")] = None,
@@ -246,7 +212,7 @@ def deals_list(
 
 
 @deals_app.command("show")
-@_handles_errors
+@handles_errors
 def deals_show(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")]) -> None:
     """A deal's terms, history and warnings."""
     with _db() as session:
@@ -265,7 +231,7 @@ def deals_show(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_�
 
 
 @deals_app.command("accept")
-@_handles_errors
+@handles_errors
 def deals_accept(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")]) -> None:
     """Accept, for the seller, the terms the licensee put forward."""
     with _db() as session:
@@ -274,7 +240,7 @@ def deals_accept(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_
 
 
 @deals_app.command("decline")
-@_handles_errors
+@handles_errors
 def deals_decline(
     deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")],
     reason: Annotated[str, typer.Option(help="Why.")] = "",
@@ -286,7 +252,7 @@ def deals_decline(
 
 
 @deals_app.command("terminate")
-@_handles_errors
+@handles_errors
 def deals_terminate(
     deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")],
     reason: Annotated[str, typer.Option(help="Why (required).")],
@@ -301,7 +267,7 @@ def deals_terminate(
 
 
 @deals_app.command("tick")
-@_handles_errors
+@handles_errors
 def deals_tick() -> None:
     """Activate deals whose start has come, renew or expire those whose term ended. Run it from cron."""
     with _db() as session:
@@ -311,7 +277,7 @@ def deals_tick() -> None:
 
 
 @deals_app.command("agreement")
-@_handles_errors
+@handles_errors
 def deals_agreement(
     deal_id: Annotated[str, typer.Argument(help="The deal id (deal_…).")],
     out_path: Annotated[Path, typer.Option("--out", help="File to write (.pdf or .html).")],
