@@ -5,6 +5,7 @@ Every test ends with the books balanced (``books_balance``, also used by the web
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -12,12 +13,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 from tests.licensing.helpers import World, terms
 from typer.testing import CliRunner
 
 from fairtrain.catalog import service as catalog
-from fairtrain.db.engine import make_engine, make_sessionmaker
+from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
 from fairtrain.errors import InvalidInput
 from fairtrain.ledger.distribution import Payee, plan_distribution
 from fairtrain.ledger.errors import (
@@ -281,6 +283,40 @@ def test_free_and_attribution_deals_bill_nothing(db: Session, world: World) -> N
     credit = guild_deal(db, world, fee=Fee("attribution"), attribution="Works by The Guild")
     assert bill_due(db, today=date(2026, 6, 1)) == []
     assert credit.status == "active"
+
+
+def test_concurrent_ticks_bill_a_period_once(
+    db: Session, db_factory: sessionmaker[Session], world: World
+) -> None:
+    """Billing runs on their own connections race over the same due invoice: it is issued once (on SQLite a
+    run that loses the race for the writer lock fails and is simply run again)."""
+    guild_deal(db, world)
+    workers = 4
+    barrier = threading.Barrier(workers)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def tick() -> None:
+        barrier.wait()
+        try:
+            with transaction(db_factory) as session:
+                outcome = f"issued {len(bill_due(session, today=date(2026, 1, 20)))}"
+        except OperationalError as error:
+            outcome = "retry" if "locked" in str(error) else f"failed: {error}"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=tick) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("issued 1") == 1
+    assert all(outcome in ("issued 0", "issued 1", "retry") for outcome in outcomes), outcomes
+    db.expire_all()
+    [invoice] = db.scalars(select(Invoice)).all()
+    assert bill_due(db, today=date(2026, 1, 21)) == []
+    pay(db, invoice)
 
 
 # --- recurring ----------------------------------------------------------------------------------------

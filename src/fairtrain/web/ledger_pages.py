@@ -303,7 +303,8 @@ def mark_paid(
 ) -> Response:
     """An operator records a bank transfer: the invoice is paid and, for a deal, distributed."""
     _operator(user)
-    key = f"web:{user.id}:{check_idempotency_key(idempotency_key)}"
+    form_key = check_idempotency_key(idempotency_key)
+    key = f"web:{user.id}:{form_key}"
     invoice = billing.visible_invoice(db, user, invoice_id)
     try:
         result = billing.pay_invoice(
@@ -312,7 +313,8 @@ def mark_paid(
             amount=parse_amount(amount, invoice.currency) if amount.strip() else invoice.balance_due,
             fee=parse_amount(fee, invoice.currency) if fee.strip() else 0,
             provider=providers(request)["manual"],
-            external_id=reference.strip() or key,
+            # Without the bank's reference, the form's own key names the transfer (recorded once).
+            external_id=reference.strip() or f"{invoice.reference}/{form_key[:12]}",
             idempotency_key=key,
             fee_bp=settings.platform_fee_bp,
         )
