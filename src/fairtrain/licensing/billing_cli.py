@@ -8,25 +8,17 @@ report or a royalty statement by the deal and period.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import LicenseeOrg
-from fairtrain.config import InsecureSettings, Settings
-from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
-from fairtrain.db.migrate import DatabaseNotReady, require_current
-from fairtrain.errors import FairtrainError, InvalidInput, NotFound
+from fairtrain.commands import database, handles_errors, out
+from fairtrain.errors import InvalidInput, NotFound
 from fairtrain.ledger.invoices import invoice_by_reference
 from fairtrain.ledger.models import Invoice, InvoiceStatus
 from fairtrain.licensing import billing
@@ -35,47 +27,10 @@ from fairtrain.money import format_amount, parse_amount
 
 __all__ = ["billing_app"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 billing_app = typer.Typer(
     help="Billing: invoices from deal terms, payments, usage reports, royalty statements.",
     no_args_is_help=True,
 )
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Domain and setup errors print one line and exit 1, as every fairtrain command does."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (FairtrainError, DatabaseNotReady, InsecureSettings) as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = "FAIRTRAIN_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-            err.print(f"[bold red]error:[/] {name}: {first['msg']}", markup=True, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
-
-
-@contextmanager
-def _db() -> Iterator[tuple[Session, Settings]]:
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        require_current(engine)
-        with transaction(make_sessionmaker(engine)) as session:
-            yield session, settings
-    finally:
-        engine.dispose()
 
 
 def _day(text: str, option: str) -> date:
@@ -94,14 +49,14 @@ def _describe(invoice: Invoice) -> str:
 
 
 @billing_app.command("tick")
-@_handles_errors
+@handles_errors
 def tick(
     today: Annotated[
         str | None, typer.Option(help="Bill as if it were this day (YYYY-MM-DD, UTC); default: today.")
     ] = None,
 ) -> None:
     """Issue every invoice that is due and distribute paid invoices not yet distributed (run daily)."""
-    with _db() as (session, settings):
+    with database() as (settings, session):
         issued = billing.bill_due(session, today=_day(today, "--today") if today else None)
         runs = billing.distribute_settled(session, fee_bp=settings.platform_fee_bp)
         for invoice in issued:
@@ -115,14 +70,14 @@ def tick(
 
 
 @billing_app.command("invoices")
-@_handles_errors
+@handles_errors
 def list_invoices(
     status: Annotated[str | None, typer.Option(help="issued, paid or void.")] = None,
     org: Annotated[str | None, typer.Option(help="Only this licensee organisation (by name).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Invoices, newest first."""
-    with _db() as (session, _):
+    with database() as (_, session):
         query = select(Invoice).where(Invoice.status != InvoiceStatus.DRAFT)
         if status is not None:
             if status not in ("issued", "paid", "void"):
@@ -168,7 +123,7 @@ def list_invoices(
 
 
 @billing_app.command("pay")
-@_handles_errors
+@handles_errors
 def pay(
     reference: Annotated[str, typer.Argument(help="The invoice reference quoted on the transfer (FT-…).")],
     amount: Annotated[str, typer.Argument(help="Amount received, e.g. 1185.18, in the invoice's currency.")],
@@ -178,7 +133,7 @@ def pay(
     fee: Annotated[str, typer.Option(help="What the bank kept, in the same currency.")] = "0",
 ) -> None:
     """Record a bank transfer against an invoice and, once a deal invoice is paid, distribute it."""
-    with _db() as (session, settings):
+    with database() as (settings, session):
         invoice = invoice_by_reference(session, reference)
         result = billing.pay_invoice(
             session,
@@ -217,7 +172,7 @@ def _counts(pairs: list[str]) -> dict[str, int]:
 
 
 @billing_app.command("usage")
-@_handles_errors
+@handles_errors
 def usage(
     deal_id: Annotated[str, typer.Argument(help="The deal (deal_…), billed per crawl or per use.")],
     counts: Annotated[list[str], typer.Argument(help="ASSET_ID=COUNT for each work used, e.g. ast_…=120.")],
@@ -226,7 +181,7 @@ def usage(
 ) -> None:
     """Enter a licensee's usage report for an ended month; it is invoiced at once."""
     period = (_day(start, "--from"), _day(end, "--to"))
-    with _db() as (session, _):
+    with database() as (_, session):
         deal = get_deal(session, deal_id)
         result = billing.report_usage(
             session,
@@ -241,7 +196,7 @@ def usage(
 
 
 @billing_app.command("royalty")
-@_handles_errors
+@handles_errors
 def royalty(
     deal_id: Annotated[str, typer.Argument(help="The deal (deal_…), billed as a royalty.")],
     revenue: Annotated[
@@ -252,7 +207,7 @@ def royalty(
 ) -> None:
     """Enter a licensee's royalty statement for an ended period; invoiced at the royalty or the minimum."""
     period = (_day(start, "--from"), _day(end, "--to"))
-    with _db() as (session, _):
+    with database() as (_, session):
         deal = get_deal(session, deal_id)
         result = billing.submit_royalty_statement(
             session,
