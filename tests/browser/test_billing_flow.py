@@ -29,6 +29,7 @@ from fairtrain.catalog import service as catalog
 from fairtrain.catalog.analyse import Analysis
 from fairtrain.config import Settings
 from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
+from fairtrain.ledger.journal import check_integrity, trial_balance
 from fairtrain.licensing.billing import bill_deal
 from fairtrain.licensing.deals import Side, accept, request_deal
 from fairtrain.licensing.offers import create_offer
@@ -193,3 +194,11 @@ def test_operator_marks_paid_and_the_creator_sees_the_money(page: Page, billing_
     assert download.value.suggested_filename.startswith("statement-mira-")
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert "summary,Closing balance,,566.67,USD" in text
+
+    engine = make_engine(billing_db.url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            assert check_integrity(session) == []
+            assert trial_balance(session).totals == {"USD": 0}
+    finally:
+        engine.dispose()
