@@ -41,6 +41,7 @@ from fairtrain.db.engine import make_sessionmaker, transaction
 from fairtrain.db.migrate import current_revision, head_revision, upgrade
 from fairtrain.errors import Conflict, InvalidInput
 from fairtrain.ledger.cli import ledger_app
+from fairtrain.licensing.billing_cli import billing_app
 from fairtrain.licensing.cli import licensing_app
 from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.crawlers import add_local as add_local_crawler
@@ -1174,6 +1175,7 @@ def keys_rotate(
 
 app.add_typer(licensing_app, name="licensing")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(billing_app, name="billing")
 
 
 # --- demo ----------------------------------------------------------------------------------------------

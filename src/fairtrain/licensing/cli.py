@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from fairtrain.accounts import service as accounts
 from fairtrain.commands import database, err, handles_errors, out
 from fairtrain.errors import InvalidInput
-from fairtrain.licensing import agreements, clients, deals, offers
+from fairtrain.licensing import agreements, billing, clients, deals, offers
 from fairtrain.licensing.selection import Selection, Seller
 from fairtrain.licensing.terms import Terms
 
@@ -236,7 +236,10 @@ def deals_accept(deal_id: Annotated[str, typer.Argument(help="The deal id (deal_
     """Accept, for the seller, the terms the licensee put forward."""
     with _db() as session:
         deal = deals.accept(session, deal=deals.get_deal(session, deal_id), side=deals.Side.SELLER)
+        invoices = billing.bill_deal(session, deal)
         out.print(f"{deal.id}: {deal.status}; agreement SHA-256 {deal.agreement_sha256}")
+        for invoice in invoices:
+            out.print(f"invoice {invoice.reference} issued")
 
 
 @deals_app.command("decline")

@@ -23,7 +23,7 @@ from fairtrain.accounts.errors import UnknownOrg
 from fairtrain.accounts.models import Collective, CreatorProfile, LicenseeMember, LicenseeOrg, Role, User
 from fairtrain.accounts.schemas import ApiError, Page
 from fairtrain.errors import Forbidden, InvalidInput
-from fairtrain.licensing import agreements, clients, deals, offers
+from fairtrain.licensing import agreements, billing, clients, deals, offers
 from fairtrain.licensing.deals import LIVE_STATES, OPEN_STATES, Side
 from fairtrain.licensing.errors import NotAParty, UnknownDeal
 from fairtrain.licensing.models import ApiClient, Deal, DealEvent, Offer, OfferVersion
@@ -979,6 +979,7 @@ def accept_deal(
     body = body or DealStep()
     deal, sides = visible_deal(db, user, deal_id)
     deals.accept(db, deal=deal, side=pick_side(sides, body.side), reason=body.reason, by=user)
+    billing.bill_deal(db, deal)  # a flat fee is invoiced at acceptance, not at the next billing tick
     return deal_public(db, deal, user, sides, settings.base_url)
 
 

@@ -25,7 +25,7 @@ from fairtrain.catalog import service as catalog
 from fairtrain.catalog.models import Collection
 from fairtrain.config import Settings
 from fairtrain.errors import FairtrainError, Forbidden, InvalidInput
-from fairtrain.licensing import agreements, clients, deals, offers
+from fairtrain.licensing import agreements, billing, clients, deals, offers
 from fairtrain.licensing.deals import Side
 from fairtrain.licensing.models import ApiClient, Deal, Offer, OfferVersion
 from fairtrain.licensing.rsl import license_element, license_fragment, offer_url
@@ -868,6 +868,7 @@ def deal_step(
         match step:
             case "accept":
                 deals.accept(db, deal=deal, side=side, reason=reason, by=user)
+                billing.bill_deal(db, deal)  # a flat fee is invoiced at acceptance
             case "counter":
                 terms = changed_terms(deals.deal_terms(deal), f)
                 deals.counter(db, deal=deal, side=side, terms=terms, reason=reason, by=user)
