@@ -95,7 +95,9 @@ class Rule:
         if (self.amount_micros is None) != (self.currency is None):
             raise InvalidInput("a price needs both an amount and a currency")
         if self.currency is not None and check_currency(self.currency) != self.currency:
-            raise InvalidInput(f"{self.currency!r}: write currency codes in capitals, e.g. USD")
+            raise InvalidInput(
+                f"{self.currency!r} is not an ISO 4217 code as written; use capitals, e.g. USD"
+            )
         if self.amount_micros is not None and self.amount_micros < 0:
             raise InvalidInput("a price cannot be negative")
         for user_type in self.user_types:
