@@ -1,5 +1,6 @@
-"""Offer -> deal -> agreement in chromium: mira offers her work, the demo licensee requests it, mira accepts,
-the licensee finds the deal active and reads the agreement (SQLite; see ``conftest.py``)."""
+"""Offer -> deal -> agreement -> invoice -> statement in chromium: mira offers her work, the demo licensee
+requests it, mira accepts, the licensee reads the agreement and its invoice, the operator records the payment,
+and mira's statement shows her share (SQLite; see ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.browser
 
 MIRA = next(login for login in DEMO_LOGINS if login.handle == "mira")
 LICENSEE = next(login for login in DEMO_LOGINS if login.role == "licensee")
+OPERATOR = next(login for login in DEMO_LOGINS if login.role == "operator")
 
 
 def _log_in(page: Page, login: DemoLogin) -> None:
@@ -92,4 +94,27 @@ def test_offer_request_accept_and_agreement(
     expect(buyer.locator("body")).to_contain_text("Quay photographs for training")
     expect(buyer.locator("body")).to_contain_text("Example AI Lab")
     assert len(recorded) == 64
+
+    # Accepting issued the flat fee's invoice; the licensee sees it ...
+    buyer.goto("/invoices")
+    row = buyer.get_by_test_id("invoice-row").filter(has_text="Quay photographs for training")
+    expect(row.get_by_test_id("invoice-status")).to_have_text("issued")
+    reference = row.get_by_role("link").first.inner_text()
     buyer.context.close()
+
+    # ... the operator records the bank transfer on the books ...
+    books = _new_page(browser, live_server)
+    _log_in(books, OPERATOR)
+    books.goto("/books")
+    unpaid = books.get_by_test_id(f"unpaid-{reference}")
+    expect(unpaid).to_contain_text("2500.00 USD")
+    unpaid.get_by_label("Bank reference").fill("TRX-QUAY-1")
+    unpaid.get_by_role("button", name="Mark paid").click()
+    expect(books.get_by_test_id("books-notice")).to_contain_text(f"Payment recorded on {reference}")
+    books.context.close()
+
+    # ... and Mira's statement shows her share: all of it, less the 15 % platform fee.
+    page.goto("/statements")
+    expect(page.get_by_test_id("summary-gross-share")).to_have_text("2500.00 USD")
+    expect(page.get_by_test_id("summary-platform-fees")).to_have_text("-375.00 USD")
+    expect(page.get_by_test_id("summary-closing-balance")).to_have_text("2125.00 USD")
