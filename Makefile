@@ -38,8 +38,9 @@ run: install system-libs
 	$(BIN)/fairtrain demo --if-empty
 	$(BIN)/fairtrain serve --host $(HOST) --port $(PORT)
 
+# One worker per core; each worker has its own SQLite files, PostgreSQL database and browser server.
 test: install chromium system-libs
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench
