@@ -10,21 +10,17 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts import service as accounts
 from fairtrain.accounts.demo import DEMO_LOGINS, seed_demo
-from fairtrain.app import create_app
 from fairtrain.catalog import service as catalog
 from fairtrain.catalog.analyse import Analysis
 from fairtrain.config import Settings
@@ -35,7 +31,8 @@ from fairtrain.licensing.deals import Side, accept, request_deal
 from fairtrain.licensing.offers import create_offer
 from fairtrain.licensing.selection import Selection
 from fairtrain.licensing.terms import Fee, Terms
-from tests.browser.conftest import SECRET_KEY, _wait_until_healthy
+from tests.browser.conftest import SECRET_KEY
+from tests.browser.helpers import log_in, running_server
 
 pytestmark = pytest.mark.browser
 
@@ -110,47 +107,23 @@ def billing_db(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) 
 @pytest.fixture(scope="module")
 def live_server(billing_db: BillingDatabase) -> Iterator[str]:
     """This module's own server, as ``conftest.live_server`` runs it, on the ``billing_db`` database."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = Settings(
-        data_dir=billing_db.directory / "data",
-        database_url=billing_db.url,
-        secret_key=SECRET_KEY,
-        base_url=base_url,
-    )
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app, lifespan="on", ws="none", log_config=None, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
-    thread.start()
-    try:
-        _wait_until_healthy(base_url, thread)
+
+    def settings_for(base_url: str) -> Settings:
+        return Settings(
+            data_dir=billing_db.directory / "data",
+            database_url=billing_db.url,
+            secret_key=SECRET_KEY,
+            base_url=base_url,
+        )
+
+    with running_server(settings_for) as base_url:
         yield base_url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        app.state.engine.dispose()
-    assert not thread.is_alive(), "uvicorn did not stop within 10 s"
-
-
-def _log_in(page: Page, email: str, password: str) -> None:
-    page.goto("/login")
-    form = page.locator("main form[action='/login']")
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("account-email")).to_have_text(email)
 
 
 def test_operator_marks_paid_and_the_creator_sees_the_money(page: Page, billing_db: BillingDatabase) -> None:
     invoice_reference = billing_db.invoice_reference
     # The licensee sees what it owes and how to pay.
-    _log_in(page, LICENSEE.email, LICENSEE.password)
+    log_in(page, LICENSEE)
     page.locator("header nav").get_by_role("link", name="Invoices").click()
     row = page.get_by_test_id("invoice-row").filter(has_text=invoice_reference)
     expect(row.get_by_test_id("invoice-status")).to_have_text("issued")
@@ -162,7 +135,7 @@ def test_operator_marks_paid_and_the_creator_sees_the_money(page: Page, billing_
     page.get_by_test_id("logout").click()
 
     # The operator records the bank transfer on the books.
-    _log_in(page, OPERATOR.email, OPERATOR.password)
+    log_in(page, OPERATOR)
     page.locator("header nav").get_by_role("link", name="Books").click()
     expect(page).to_have_url(re.compile(r"/books$"))
     unpaid = page.get_by_test_id(f"unpaid-{invoice_reference}")
@@ -180,7 +153,7 @@ def test_operator_marks_paid_and_the_creator_sees_the_money(page: Page, billing_
     page.get_by_test_id("logout").click()
 
     # Mira made two of the three works: 666.67 of the 1,000.00, less the 15 % platform fee.
-    _log_in(page, MIRA.email, MIRA.password)
+    log_in(page, MIRA)
     page.locator("header nav").get_by_role("link", name="Statements").click()
     expect(page).to_have_url(re.compile(r"/statements$"))
     expect(page.get_by_test_id("summary-gross-share")).to_have_text("666.67 USD")

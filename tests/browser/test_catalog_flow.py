@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from fairtrain.accounts.demo import DEMO_LOGINS
+from tests.browser.helpers import log_in
 from tests.catalog.media import essay, photo
 
 pytestmark = pytest.mark.browser
@@ -16,17 +17,8 @@ pytestmark = pytest.mark.browser
 MIRA = next(login for login in DEMO_LOGINS if login.handle == "mira")
 
 
-def _log_in(page: Page) -> None:
-    page.goto("/login")
-    form = page.locator("main form[action='/login']")
-    form.get_by_label("Email").fill(MIRA.email)
-    form.get_by_label("Password").fill(MIRA.password)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("account-email")).to_have_text(MIRA.email)
-
-
 def test_creator_uploads_browses_and_edits(page: Page, tmp_path: Path) -> None:
-    _log_in(page)
+    log_in(page, MIRA)
     page.locator("header nav").get_by_role("link", name="Catalog").click()
     expect(page).to_have_url(re.compile(r"/catalog$"))
     expect(page.get_by_test_id("asset-count")).to_have_text("0 assets")
@@ -65,7 +57,7 @@ def test_creator_uploads_browses_and_edits(page: Page, tmp_path: Path) -> None:
 
 
 def test_unsupported_upload_is_refused_with_a_reason(page: Page, tmp_path: Path) -> None:
-    _log_in(page)
+    log_in(page, MIRA)
     page.goto("/catalog")
     before = page.get_by_test_id("asset-card").count()
     blob = tmp_path / "program.exe"

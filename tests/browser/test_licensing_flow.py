@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from fairtrain.accounts.demo import DEMO_LOGINS, DemoLogin
+from fairtrain.accounts.demo import DEMO_LOGINS
+from tests.browser.helpers import log_in
 from tests.catalog.media import photo
 
 pytestmark = pytest.mark.browser
@@ -18,15 +19,6 @@ pytestmark = pytest.mark.browser
 MIRA = next(login for login in DEMO_LOGINS if login.handle == "mira")
 LICENSEE = next(login for login in DEMO_LOGINS if login.role == "licensee")
 OPERATOR = next(login for login in DEMO_LOGINS if login.role == "operator")
-
-
-def _log_in(page: Page, login: DemoLogin) -> None:
-    page.goto("/login")
-    form = page.locator("main form[action='/login']")
-    form.get_by_label("Email").fill(login.email)
-    form.get_by_label("Password").fill(login.password)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("account-email")).to_have_text(login.email)
 
 
 def _new_page(browser: Browser, live_server: str) -> Page:
@@ -39,7 +31,7 @@ def test_offer_request_accept_and_agreement(
     page: Page, browser: Browser, live_server: str, tmp_path: Path
 ) -> None:
     # Mira has a work to license, and offers her catalogue for AI training.
-    _log_in(page, MIRA)
+    log_in(page, MIRA)
     page.goto("/catalog")
     page.get_by_test_id("upload-input").set_input_files(str(photo(tmp_path / "quay.jpg", seed=11)))
     page.get_by_role("button", name="Import", exact=True).click()
@@ -61,7 +53,7 @@ def test_offer_request_accept_and_agreement(
 
     # The licensee finds it in the catalogue and requests it as offered.
     buyer = _new_page(browser, live_server)
-    _log_in(buyer, LICENSEE)
+    log_in(buyer, LICENSEE)
     buyer.locator("header nav").get_by_role("link", name="Offers").click()
     card = buyer.get_by_test_id("offer-card").filter(has_text="Quay photographs for training")
     expect(card).to_contain_text("USD 2500.00 once")
@@ -104,7 +96,7 @@ def test_offer_request_accept_and_agreement(
 
     # ... the operator records the bank transfer on the books ...
     books = _new_page(browser, live_server)
-    _log_in(books, OPERATOR)
+    log_in(books, OPERATOR)
     books.goto("/books")
     unpaid = books.get_by_test_id(f"unpaid-{reference}")
     expect(unpaid).to_contain_text("2500.00 USD")

@@ -8,23 +8,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from fairtrain.accounts.demo import DEMO_LOGINS
+from tests.browser.helpers import log_in
 
 pytestmark = pytest.mark.browser
 
 MIRA = next(login for login in DEMO_LOGINS if login.handle == "mira")
 
 
-def _log_in(page: Page) -> None:
-    page.goto("/login")
-    form = page.locator("main form[action='/login']")
-    form.get_by_label("Email").fill(MIRA.email)
-    form.get_by_label("Password").fill(MIRA.password)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("account-email")).to_have_text(MIRA.email)
-
-
 def test_creator_refuses_ai_training_previews_and_saves(page: Page) -> None:
-    _log_in(page)
+    log_in(page, MIRA)
     page.locator("header nav").get_by_role("link", name="AI policy").click()
     expect(page).to_have_url(re.compile(r"/policy$"))
     preview = page.get_by_test_id("policy-preview")

@@ -11,6 +11,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from fairtrain.accounts.demo import DEMO_LOGINS
+from tests.browser.helpers import log_in
 from tests.catalog.media import photo
 
 pytestmark = pytest.mark.browser
@@ -19,12 +20,7 @@ MIRA = next(login for login in DEMO_LOGINS if login.handle == "mira")
 
 
 def test_protect_then_check_a_copy(page: Page, tmp_path: Path) -> None:
-    page.goto("/login")
-    form = page.locator("main form[action='/login']")
-    form.get_by_label("Email").fill(MIRA.email)
-    form.get_by_label("Password").fill(MIRA.password)
-    form.get_by_role("button", name="Log in").click()
-    expect(page.get_by_test_id("account-email")).to_have_text(MIRA.email)
+    log_in(page, MIRA)
 
     page.goto("/catalog")
     page.get_by_test_id("upload-input").set_input_files(str(photo(tmp_path / "lantern-quay.jpg", seed=41)))
