@@ -1,0 +1,1 @@
+"""Serving content: who is asking, what the policy says, licence and payment checks, metering."""
