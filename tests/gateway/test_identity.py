@@ -532,3 +532,15 @@ def test_a_bad_client_address_is_never_verified(registry: CrawlerRegistry, prefi
     identity = identify(GOOGLEBOT_UA, "not-an-ip", registry=registry, prefixes=prefixes, resolver=None)
     assert identity.kind == "unknown-crawler-unverifiable"
     assert not identity.verified
+
+
+def test_a_new_registry_is_not_answered_from_the_old_ones_memo(prefixes: PrefixLists) -> None:
+    before = CrawlerRegistry([Crawler(name="ExampleBot", operator="Example")])
+    after = CrawlerRegistry([Crawler(name="ExampleBot", operator="Example Inc.")])
+    empty = CrawlerRegistry([])
+    for registry, operator in [(before, "Example"), (after, "Example Inc."), (before, "Example")]:
+        identity = identify("ExampleBot/2", "192.0.2.1", registry=registry, prefixes=prefixes, resolver=None)
+        assert identity.operator == operator
+    assert identify("ExampleBot/2", "192.0.2.1", registry=empty, prefixes=prefixes, resolver=None).kind == (
+        "not-a-crawler"
+    )
