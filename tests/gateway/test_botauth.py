@@ -664,3 +664,34 @@ def test_any_signature_agent_never_raises(agent: str, form: str) -> None:
     result = verify(headers, directory)
     assert isinstance(result.reason, BotAuthReason)
     assert result.agent_host is None or isinstance(result.agent_host, str)
+
+
+def test_concurrent_requests_share_one_directory_fetch(web: Directories) -> None:
+    async def scenario() -> list[Any]:
+        release = asyncio.Event()
+        calls: list[str] = []
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            calls.append(str(request.url))
+            await release.wait()
+            return web.handler(request)
+
+        directory = KeyDirectory(transport=httpx.MockTransport(slow))
+        nonces = NonceCache()
+        pending = [
+            asyncio.ensure_future(
+                verify_request("GET", URL, signed(), directory=directory, nonces=nonces, now=NOW)
+            )
+            for _ in range(5)
+        ]
+        while not calls:
+            await asyncio.sleep(0)
+        for _ in range(10):
+            await asyncio.sleep(0)  # let every verification reach the directory
+        release.set()
+        results = await asyncio.gather(*pending)
+        assert calls == [DIRECTORY]
+        assert directory.fetch_count == 1
+        return results
+
+    assert all(result.verified for result in run(scenario()))

@@ -21,6 +21,7 @@ and the ``Host`` header), since ``@authority`` is derived from it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -252,6 +253,7 @@ class KeyDirectory:
         self._clock = clock
         self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self.fetch_count = 0
+        self._inflight: dict[str, asyncio.Task[tuple[dict[str, Ed25519PublicKey], float]]] = {}
 
     @staticmethod
     def directory_url(agent: str) -> str:
@@ -280,7 +282,7 @@ class KeyDirectory:
         entry = self._cache.get((directory_url, keyid))
         if entry is None or entry.expires_at <= now:
             try:
-                keys, ttl = await self._fetch(directory_url)
+                keys, ttl = await self._fetch_once(directory_url)
             except DirectoryError as exc:
                 self._store(directory_url, keyid, _Entry(now + self.negative_ttl, failure=exc.reason))
                 raise
@@ -295,6 +297,23 @@ class KeyDirectory:
         if entry.key is None:
             raise DirectoryError(entry.failure or BotAuthReason.UNKNOWN_KEY)
         return entry.key
+
+    async def _fetch_once(self, url: str) -> tuple[dict[str, Ed25519PublicKey], float]:
+        """One fetch per URL at a time: a burst of requests from a new bot waits for the same answer."""
+        task = self._inflight.get(url)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(self._fetch(url))
+            self._inflight[url] = task
+
+            def _done(finished: asyncio.Task[tuple[dict[str, Ed25519PublicKey], float]]) -> None:
+                if self._inflight.get(url) is finished:
+                    del self._inflight[url]
+                if not finished.cancelled():
+                    finished.exception()  # retrieved here, so a waiter that went away leaves no log noise
+
+            task.add_done_callback(_done)
+        # Shielded: one waiter being cancelled (its client hung up) must not cancel the others' fetch.
+        return await asyncio.shield(task)
 
     def _store(self, url: str, keyid: str, entry: _Entry) -> None:
         self._cache[(url, keyid)] = entry
