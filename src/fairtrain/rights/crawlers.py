@@ -176,19 +176,24 @@ class CrawlerRegistry:
         self._crawlers = sorted(by_key.values(), key=lambda c: _key(c.name))
         self._by_key = {_key(c.name): c for c in self._crawlers}
         self._owners: dict[str, Crawler] = {}
-        alternatives: list[tuple[int, str, str]] = []
+        alternatives: list[tuple[int, str, str, str | None]] = []
         for crawler in self._crawlers:
             if crawler.token_only and not crawler.user_agent_patterns:
                 continue  # nothing sends it
             for pattern in crawler.patterns:
                 group = f"p{len(self._owners)}"
                 self._owners[group] = crawler
-                literal = len(pattern) if not pattern.startswith(REGEX_PREFIX) else 0
-                alternatives.append((literal, group, _pattern_regex(pattern)))
+                regex = pattern.startswith(REGEX_PREFIX)
+                needle = None if regex else pattern.strip().lower()
+                alternatives.append((0 if regex else len(pattern), group, _pattern_regex(pattern), needle))
         # Longer tokens first, so at one position `Googlebot-Image` is tried before `Googlebot`.
         alternatives.sort(key=lambda item: -item[0])
-        body = "|".join(f"(?P<{group}>{regex})" for _, group, regex in alternatives)
-        self._regex = re.compile(body, re.IGNORECASE) if body else None
+        # One alternation over all ~200 tokens costs ~1.5 ms a header (every token is tried at every
+        # position). Instead a plain substring test picks the few tokens that occur at all, and only their
+        # expressions run; regex patterns have no literal to look for, so they always do.
+        self._candidates = [
+            (needle, group, re.compile(regex, re.IGNORECASE)) for _, group, regex, needle in alternatives
+        ]
 
     @classmethod
     def load(cls, source: Settings | Path | str) -> CrawlerRegistry:
@@ -237,16 +242,20 @@ class CrawlerRegistry:
         return [c for c in self._crawlers if c.purpose == purpose]
 
     def match(self, user_agent: str) -> Crawler | None:
-        """The crawler a User-Agent header names; the longest (most specific) match wins."""
-        if self._regex is None or not user_agent:
+        """The crawler a User-Agent header names; the longest (most specific) match wins, then the leftmost,
+        then the longer token."""
+        if not user_agent:
             return None
-        best: re.Match[str] | None = None
-        for found in self._regex.finditer(user_agent):
-            if best is None or len(found.group()) > len(best.group()):
-                best = found
-        if best is None or best.lastgroup is None:
-            return None
-        return self._owners[best.lastgroup]
+        lowered = user_agent.lower()
+        best: tuple[int, int, int, str] | None = None  # (-length, start, order, group)
+        for order, (needle, group, regex) in enumerate(self._candidates):
+            if needle is not None and needle not in lowered:
+                continue
+            for found in regex.finditer(user_agent):
+                key = (-(found.end() - found.start()), found.start(), order, group)
+                if found.end() > found.start() and (best is None or key < best):
+                    best = key
+        return self._owners[best[3]] if best is not None else None
 
 
 # --- reading and validating lists ----------------------------------------------------------------------
