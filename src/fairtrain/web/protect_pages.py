@@ -7,7 +7,7 @@ import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import RedirectResponse, Response
 
@@ -76,8 +76,6 @@ def protected_file(request: Request, db: DbDep, user: UserDep, asset_id: str) ->
     extension = {"image/jpeg": "jpg", "image/png": "png"}.get(
         row.mime, asset.original_filename.rsplit(".", 1)[-1]
     )
-    from fastapi.responses import FileResponse
-
     return FileResponse(
         context.store.path_for(row.sha256),
         media_type=row.mime,
