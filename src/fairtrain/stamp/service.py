@@ -55,7 +55,6 @@ __all__ = [
     "get_settings",
     "pack_asset_id",
     "protect_asset",
-    "protect_many",
     "protected_asset_ids",
     "unpack_asset_id",
     "update_settings",
@@ -140,10 +139,14 @@ class Outcome:
 def get_settings(session: Session, creator: CreatorProfile) -> StampSettings:
     row = session.get(StampSettings, creator.id)
     if row is None:
+        # Not added to the session: a creator who never saved settings has none stored, only these defaults.
         row = StampSettings(
-            creator_id=creator.id, visible_enabled=False, visible_position="bottom-right", visible_opacity=40
+            creator_id=creator.id,
+            visible_enabled=False,
+            visible_position="bottom-right",
+            visible_opacity=40,
+            visible_scale=25,
         )
-        row.visible_scale = 25
     return row
 
 
@@ -528,9 +531,3 @@ def protected_asset_ids(session: Session, *, scope: Scope) -> list[str]:
         )
         query = query.where(Asset.creator_id.in_(members))
     return list(session.scalars(query.order_by(Asset.id)))
-
-
-def protect_many(
-    session: Session, *, assets: Sequence[Asset], context: ProtectionContext, force: bool = False
-) -> list[Outcome]:
-    return [protect_asset(session, asset=asset, context=context, force=force) for asset in assets]
