@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "transaction"]
+__all__ = ["lock_row", "make_engine", "make_sessionmaker", "transaction"]
+
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,3 +48,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits together at the end, or not at all on error."""
     with factory() as session, session.begin():
         yield session
+
+
+def lock_row(session: Session, model: type[T], row_id: str) -> T | None:
+    """Load one row by id under a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises
+    writers anyway) with fresh values, replacing whatever the session held; None when there is none."""
+    return session.get(model, row_id, with_for_update=True, populate_existing=True)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import LicenseeOrg
 from fairtrain.db.base import new_id, utcnow
+from fairtrain.db.engine import lock_row
 from fairtrain.errors import InvalidInput, NotFound
 from fairtrain.ledger.errors import InvoiceStateError, PoolAlreadyDistributed, UnknownInvoice
 from fairtrain.ledger.idempotency import fingerprint, idempotent
@@ -168,12 +169,7 @@ def invoice_by_reference(session: Session, reference: str) -> Invoice:
 
 def lock_invoice(session: Session, invoice_id: str) -> Invoice:
     """Load the invoice under a row lock (``SELECT … FOR UPDATE`` on PostgreSQL) with fresh values."""
-    invoice = session.scalar(
-        select(Invoice)
-        .where(Invoice.id == invoice_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    invoice = lock_row(session, Invoice, invoice_id)
     if invoice is None:
         raise UnknownInvoice(f"no invoice {invoice_id}")
     return invoice

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile
 from fairtrain.db.base import new_id, utcnow
+from fairtrain.db.engine import lock_row
 from fairtrain.errors import InvalidInput
 from fairtrain.ledger.errors import PayoutStateError, UnknownPayout
 from fairtrain.ledger.idempotency import fingerprint, idempotent
@@ -159,12 +160,7 @@ def get_payout(session: Session, payout_id: str) -> Payout:
 
 
 def _lock_payout(session: Session, payout_id: str) -> Payout:
-    payout = session.scalar(
-        select(Payout)
-        .where(Payout.id == payout_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    payout = lock_row(session, Payout, payout_id)
     if payout is None:
         raise UnknownPayout(f"no payout {payout_id}")
     if payout.status != PayoutStatus.IN_TRANSIT:
