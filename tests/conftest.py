@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 # Every table must be in Base.metadata, which the PostgreSQL clean-up empties.
 import fairtrain.catalog.models
+import fairtrain.gateway.models
 import fairtrain.ledger.models
 import fairtrain.licensing.billing_models
 import fairtrain.licensing.models

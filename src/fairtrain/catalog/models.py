@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fairtrain.accounts.models import CreatorProfile
 from fairtrain.db.base import Base, IdPrimaryKey, utcnow
 
+ACCESS_LEVELS = ("private", "public", "subscribers")
+
 __all__ = [
+    "ACCESS_LEVELS",
     "Asset",
     "AssetCollection",
     "AssetFingerprint",
@@ -39,6 +42,7 @@ class Asset(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        CheckConstraint("access IN ('private', 'public', 'subscribers')", name="access_known"),
     )
 
     id: Mapped[str] = IdPrimaryKey("ast")
@@ -64,6 +68,9 @@ class Asset(Base):
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
+    # Who may see the work through the gateway: private (its owner only), public (everyone; AI crawlers
+    # per policy), subscribers (a preview for everyone, full size for subscribers of a tier unlocking it).
+    access: Mapped[str] = mapped_column(String(16), default="private", server_default="private")
 
     creator: Mapped[CreatorProfile] = relationship()
     fingerprints: Mapped[list[AssetFingerprint]] = relationship(

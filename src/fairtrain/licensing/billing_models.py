@@ -25,7 +25,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from fairtrain.db.base import Base, IdPrimaryKey, utcnow
 from fairtrain.ledger.models import Invoice
 
-__all__ = ["Charge", "DealInvoice", "RoyaltyStatement", "UsageEvent", "UsageKind", "UsageReport"]
+__all__ = [
+    "Charge",
+    "CrawlCharge",
+    "DealInvoice",
+    "RoyaltyStatement",
+    "UsageEvent",
+    "UsageKind",
+    "UsageReport",
+]
 
 
 class Charge(enum.StrEnum):
@@ -103,10 +111,13 @@ class UsageEvent(Base):
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("bytes >= 0", name="bytes_not_negative"),
         CheckConstraint("price_micros IS NULL OR price_micros >= 0", name="price_not_negative"),
+        Index("uq_billing_usage_events_request", "request_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     deal_id: Mapped[str] = mapped_column(ForeignKey("licensing_deals.id", ondelete="RESTRICT"))
+    # The gateway request that made it (None for reported usage): a retried batch never counts it twice.
+    request_id: Mapped[str | None] = mapped_column(String(40))
     client_id: Mapped[str | None] = mapped_column(
         ForeignKey("licensing_api_clients.id", ondelete="SET NULL"), index=True
     )
@@ -153,4 +164,42 @@ class RoyaltyStatement(Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # invoiced: the larger of royalty and minimum
     reported_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     invoice_id: Mapped[str | None] = mapped_column(ForeignKey("ledger_invoices.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CrawlCharge(Base):
+    """One pay-per-crawl charge (STANDARDS §2): a verified crawler fetched one work at a quoted price.
+
+    Written by the gateway before the response that says ``crawler-charged`` is sent; billed monthly to the
+    organisation that registered the crawler, one invoice per seller and currency, and distributed to the
+    work's creator and rightsholders once paid. Rows are never changed, except to note the invoice.
+    """
+
+    __tablename__ = "billing_crawl_charges"
+    __table_args__ = (
+        Index("ix_billing_crawl_charges_org_time", "org_id", "occurred_at"),
+        Index("ix_billing_crawl_charges_creator_time", "creator_id", "occurred_at"),
+        CheckConstraint("price_micros >= 0", name="price_not_negative"),
+        CheckConstraint("bytes >= 0", name="bytes_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # The request's own id: a retried batch never writes a charge twice.
+    request_id: Mapped[str] = mapped_column(String(40), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("licensee_orgs.id", ondelete="RESTRICT"))
+    crawler_account_id: Mapped[str | None] = mapped_column(
+        ForeignKey("licensing_crawler_accounts.id", ondelete="SET NULL")
+    )
+    crawler: Mapped[str] = mapped_column(String(255))
+    # No foreign keys: the record outlives the work and the creator's account, like a deal's snapshot.
+    creator_id: Mapped[str] = mapped_column(String(32))
+    asset_id: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(String(1000))
+    price_micros: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    occurred_at: Mapped[datetime]
+    invoice_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ledger_invoices.id", ondelete="RESTRICT"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

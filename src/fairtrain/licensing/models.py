@@ -30,6 +30,7 @@ __all__ = [
     "SELLER_KINDS",
     "Agreement",
     "ApiClient",
+    "CrawlerAccount",
     "Deal",
     "DealAsset",
     "DealEvent",
@@ -77,6 +78,36 @@ class ApiClient(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     rotated_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    org: Mapped[LicenseeOrg] = relationship(lazy="joined")
+
+
+class CrawlerAccount(Base):
+    """A crawler a licensee organisation pays for: pay-per-crawl charges of that crawler go on its invoices.
+
+    ``agent`` is what the gateway proves about a request: the Web Bot Auth signature agent's origin
+    (``https://crawler.example``) or the registry name of a crawler verified by IP prefix list or reverse DNS
+    (``GPTBot``). Stored in lower case; one organisation per agent at a time.
+    """
+
+    __tablename__ = "licensing_crawler_accounts"
+    __table_args__ = (
+        Index(
+            "uq_licensing_crawler_accounts_agent_live",
+            "agent",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = IdPrimaryKey("cra")
+    org_id: Mapped[str] = mapped_column(ForeignKey("licensee_orgs.id", ondelete="CASCADE"), index=True)
+    agent: Mapped[str] = mapped_column(String(255))
+    max_price_micros: Mapped[int | None] = mapped_column(BigInteger)  # the most it accepts per crawl, if set
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 
     org: Mapped[LicenseeOrg] = relationship(lazy="joined")

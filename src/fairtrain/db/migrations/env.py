@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 # Imported to register their tables with Base.metadata, which autogenerate compares against.
 import fairtrain.accounts.models
 import fairtrain.catalog.models
+import fairtrain.gateway.models
 import fairtrain.ledger.models
 import fairtrain.licensing.billing_models
 import fairtrain.licensing.models
