@@ -17,6 +17,8 @@ with ``mix_weights`` — and, per creator, how its share is split among co-right
 
 A run is keyed by (source, period, currency): running it again returns the first run and posts nothing; with
 different inputs it is refused. The pool is distributed only when every issued invoice feeding it is paid.
+A pool that payments credit directly, with no invoice (a fan's subscription month), is distributed with
+``invoiced=False``: whatever the pool holds.
 """
 
 from __future__ import annotations
@@ -268,8 +270,13 @@ def run_distribution(
     contributions: Mapping[str, Mapping[str, Weight]] | None = None,
     rule: str = "",
     idempotency_key: str,
+    invoiced: bool = True,
 ) -> DistributionRun:
-    """Distribute the pool of a source's paid invoices for a period; once per (source, period, currency)."""
+    """Distribute the pool of a source's paid invoices for a period; once per (source, period, currency).
+
+    ``invoiced=False``: the pool is filled by payments posted straight into it, not by invoices; what it
+    holds is distributed.
+    """
     currency = check_currency(currency)
     inputs = _inputs(weights, splits or {}, contributions or {})
     digest = fingerprint(fee_bp=fee_bp, **inputs)
@@ -282,7 +289,8 @@ def run_distribution(
     }
 
     def run() -> dict[str, Any]:
-        return {"run_id": _run(session, key, fee_bp, weights, splits, contributions, rule, inputs, digest).id}
+        run_row = _run(session, key, fee_bp, weights, splits, contributions, rule, inputs, digest, invoiced)
+        return {"run_id": run_row.id}
 
     result = idempotent(
         session,
@@ -306,6 +314,7 @@ def _run(
     rule: str,
     inputs: dict[str, Any],
     digest: str,
+    invoiced: bool,
 ) -> DistributionRun:
     currency: str = key["currency"]
     invoices = list(
@@ -333,7 +342,7 @@ def _run(
                 f"distributed by run {existing.id} with other inputs; it is not distributed twice"
             )
         return existing
-    if not invoices:
+    if invoiced and not invoices:
         raise InvalidInput(f"nothing to distribute: no issued {currency} invoices for this source and period")
     unpaid = [invoice.reference for invoice in invoices if invoice.status != InvoiceStatus.PAID]
     if unpaid:
@@ -344,7 +353,10 @@ def _run(
     pool_account = get_account(session, code, currency)
     lock_accounts(session, [pool_account])
     pool = owed(session, pool_account)
-    assert pool == sum(invoice.total for invoice in invoices), f"pool {code} does not match its invoices"
+    if invoiced:
+        assert pool == sum(invoice.total for invoice in invoices), f"pool {code} does not match its invoices"
+    if pool <= 0:
+        raise InvalidInput(f"nothing to distribute: pool {code} holds no {currency}")
     creators = set(session.scalars(select(CreatorProfile.id).where(CreatorProfile.id.in_(set(weights)))))
     unknown = set(weights) - creators
     if unknown:
