@@ -40,6 +40,7 @@ from fairtrain.config import load_secret_key
 from fairtrain.db.engine import make_sessionmaker, transaction
 from fairtrain.db.migrate import current_revision, head_revision, upgrade
 from fairtrain.errors import Conflict, InvalidInput
+from fairtrain.gateway.cli import fans_app
 from fairtrain.ledger.cli import ledger_app
 from fairtrain.licensing.billing_cli import billing_app
 from fairtrain.licensing.cli import licensing_app
@@ -1176,6 +1177,7 @@ def keys_rotate(
 app.add_typer(licensing_app, name="licensing")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(billing_app, name="billing")
+app.add_typer(fans_app, name="fans")
 
 
 # --- demo ----------------------------------------------------------------------------------------------

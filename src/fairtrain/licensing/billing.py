@@ -21,6 +21,9 @@ royalty       monthly or yearly from the first day of the term      when the lic
 A paid invoice is distributed at once (``distribute_invoice``): the platform fee from settings, then the
 deal's published rule — item count, metered usage, or the weighted mix — over the works the deal froze at
 acceptance, each work's share split among its rightsholders as they were frozen too.
+
+Pay-per-crawl charges of verified crawlers outside any deal are billed and distributed by
+``crawl_billing``; ``bill_due`` and ``distribute_settled`` run it too, so one cron job does both.
 """
 
 from __future__ import annotations
@@ -65,6 +68,12 @@ from fairtrain.licensing.billing_models import (
     UsageKind,
     UsageReport,
 )
+from fairtrain.licensing.crawl_billing import (
+    CRAWL_SOURCE,
+    bill_crawl_charges,
+    crawl_titles,
+    distribute_crawl_invoice,
+)
 from fairtrain.licensing.deals import deal_terms
 from fairtrain.licensing.errors import UnknownDeal
 from fairtrain.licensing.models import Deal, DealAsset
@@ -101,6 +110,7 @@ __all__ = [
     "receive_webhook",
     "record_usage_events",
     "report_usage",
+    "source_titles",
     "submit_royalty_statement",
     "visible_invoice",
     "visible_invoices",
@@ -396,7 +406,8 @@ def bill_deal(session: Session, deal: Deal | str, *, today: date | None = None) 
 
 
 def bill_due(session: Session, *, today: date | None = None) -> list[Invoice]:
-    """Every agreed deal's due invoices (``fairtrain billing tick``, run daily from cron)."""
+    """Every agreed deal's due invoices and the ended months' crawl charges (``fairtrain billing tick``,
+    run daily from cron)."""
     today = today or utcnow().date()
     deal_ids = session.scalars(
         select(Deal.id)
@@ -406,6 +417,7 @@ def bill_due(session: Session, *, today: date | None = None) -> list[Invoice]:
     issued: list[Invoice] = []
     for deal_id in deal_ids:
         issued += bill_deal(session, deal_id, today=today)
+    issued += bill_crawl_charges(session, today=today)
     return issued
 
 
@@ -812,9 +824,11 @@ def distribution_inputs(session: Session, deal: Deal, period: Period) -> Distrib
 
 
 def distribute_invoice(session: Session, invoice_id: str, *, fee_bp: int) -> DistributionRun | None:
-    """Distribute the pool of a paid deal invoice, once: the run if there is (now) one, None while the
-    pool cannot be distributed yet (another invoice of the period unpaid, a creator gone)."""
+    """Distribute the pool of a paid deal (or crawl) invoice, once: the run if there is (now) one, None
+    while the pool cannot be distributed yet (another invoice of the period unpaid, a creator gone)."""
     invoice = get_invoice(session, invoice_id)
+    if invoice.source_type == CRAWL_SOURCE:
+        return distribute_crawl_invoice(session, invoice_id, fee_bp=fee_bp)
     if invoice.source_type != "deal" or invoice.status != InvoiceStatus.PAID:
         return None
     same_pool = (
@@ -854,11 +868,12 @@ def distribute_invoice(session: Session, invoice_id: str, *, fee_bp: int) -> Dis
 
 
 def distribute_settled(session: Session, *, fee_bp: int) -> list[DistributionRun]:
-    """Distribute every paid deal invoice that is not yet (e.g. paid with ``fairtrain ledger pay``)."""
+    """Distribute every paid deal or crawl invoice that is not yet (e.g. paid with ``fairtrain ledger
+    pay``)."""
     ids = session.scalars(
         select(Invoice.id)
         .where(
-            Invoice.source_type == "deal",
+            Invoice.source_type.in_(("deal", CRAWL_SOURCE)),
             Invoice.status == InvoiceStatus.PAID,
             Invoice.distribution_id.is_(None),
         )
@@ -941,6 +956,15 @@ def deal_titles(session: Session, deal_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return {deal.id: deal.offer.title for deal in session.scalars(select(Deal).where(Deal.id.in_(ids)))}
+
+
+def source_titles(session: Session, sources: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """What each (source type, source id) of invoices and statements is called, by source id: a deal's
+    offer title, ``Pay per crawl, <creator>`` for a creator's crawl income."""
+    pairs = set(sources)
+    titles = deal_titles(session, (source_id for kind, source_id in pairs if kind == "deal"))
+    titles.update(crawl_titles(session, (source_id for kind, source_id in pairs if kind == CRAWL_SOURCE)))
+    return titles
 
 
 def licensee_deal(session: Session, user: User, deal_id: str) -> Deal:
