@@ -41,6 +41,7 @@ from fairtrain.db.engine import make_sessionmaker, transaction
 from fairtrain.db.migrate import current_revision, head_revision, upgrade
 from fairtrain.errors import Conflict, InvalidInput
 from fairtrain.gateway.cli import fans_app
+from fairtrain.gateway.logs_cli import logs_app
 from fairtrain.ledger.cli import ledger_app
 from fairtrain.licensing.billing_cli import billing_app
 from fairtrain.licensing.cli import licensing_app
@@ -1178,6 +1179,7 @@ app.add_typer(licensing_app, name="licensing")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(billing_app, name="billing")
 app.add_typer(fans_app, name="fans")
+app.add_typer(logs_app, name="logs")
 
 
 # --- demo ----------------------------------------------------------------------------------------------
