@@ -127,6 +127,37 @@ class Settings(BaseSettings):
         None, description="Bank name shown in bank-transfer payment instructions on invoices."
     )
 
+    gateway_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="How long each gateway worker keeps what it looked up about a work, a creator's policy, "
+        "a licence token's client and deal, or a fan's subscriptions, in seconds. A change (a new price, "
+        "a revoked client, a cancelled subscription) reaches every worker within this time.",
+    )
+    gateway_reverse_dns: bool = Field(
+        True,
+        description="Check crawlers that claim to be Googlebot, Bingbot and the like by forward-confirmed "
+        "reverse DNS. Only requests naming such a crawler are looked up; humans never wait for DNS.",
+    )
+    gateway_scraper_fetches_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Full-size fetches a minute from one address, without a session, licence or known "
+        "crawler name, after which the address is treated as a suspected scraper for ten minutes.",
+    )
+    gateway_preview_size: int = Field(
+        800, ge=64, le=4096, description="Longest side of the public preview of an image, in pixels."
+    )
+    meter_flush_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often each gateway worker writes its crawler-analytics counters. Charges and "
+        "licensed uses are written before their response is sent, never on this timer; a crash loses at "
+        "most this long of analytics counts.",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:

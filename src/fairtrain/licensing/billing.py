@@ -645,6 +645,7 @@ class UsageEventDraft:
     bytes: int = 0
     price_micros: int | None = None  # what was charged per unit, if a price was quoted
     client_id: str | None = None
+    request_id: str | None = None  # the gateway request's id: unique, so a retried batch never counts twice
 
 
 def record_usage_events(session: Session, events: Sequence[UsageEventDraft]) -> int:
@@ -671,6 +672,7 @@ def record_usage_events(session: Session, events: Sequence[UsageEventDraft]) -> 
                 bytes=event.bytes,
                 price_micros=event.price_micros,
                 occurred_at=event.occurred_at,
+                request_id=event.request_id,
             )
         )
     session.add_all(rows)

@@ -1,0 +1,261 @@
+"""Durable, batched metering: every licensed use and every pay-per-crawl charge, and the analytics counters.
+
+Two kinds of record, with two promises:
+
+- **Acknowledged work** — a licensed use (``billing_usage_events``) or a charge (``billing_crawl_charges``).
+  :meth:`Meter.record` returns only once the record is committed; the gateway sends the response (with
+  ``crawler-charged``) after that, so an acknowledged charge is never lost, whatever crashes later. The writes
+  are *group commits*: one writer thread takes everything queued since its last commit and writes it in one
+  transaction, so a thousand concurrent requests cost one commit, not a thousand, and no request waits for
+  more than the commit in progress plus its own. If the commit fails, every request in it gets an error
+  (503) and nothing was charged. Each record carries its request id, unique in its table, so a batch that is
+  retried never counts twice.
+- **Counters** — requests, refusals, quotes, bytes and paths for the crawler analytics. These are added up in
+  memory and written every ``flush_seconds`` (and at shutdown). A crash loses at most that long of counts, and
+  never a charge or a licensed use.
+
+On SQLite the writer's connection commits with ``synchronous=FULL``: a commit survives a power cut, not only a
+crash of the process. One meter per worker process; it owns a daemon thread and is closed by the app's
+lifespan (``close`` writes what is left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from fairtrain.licensing.billing import UsageEventDraft, record_usage_events
+from fairtrain.licensing.billing_models import CrawlCharge
+
+__all__ = ["ChargeDraft", "Meter", "MeterUnavailable"]
+
+log = logging.getLogger(__name__)
+
+HitWriter = Callable[[Session, Sequence[Any]], None]
+
+
+class MeterUnavailable(Exception):
+    """The record could not be committed: the request must fail (503) and nothing is charged."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeDraft:
+    """One pay-per-crawl charge, as the gateway decides it (see :class:`CrawlCharge`)."""
+
+    request_id: str
+    org_id: str
+    crawler_account_id: str | None
+    crawler: str
+    creator_id: str
+    asset_id: str
+    path: str
+    price_micros: int
+    currency: str
+    bytes: int
+    occurred_at: Any  # datetime, aware UTC
+
+
+@dataclass(slots=True)
+class _Item:
+    record: UsageEventDraft | ChargeDraft
+    done: concurrent.futures.Future[None]
+
+
+_STOP = object()
+_FLUSH = object()
+
+
+def _full_sync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+class Meter:
+    """One worker's meter: ``await record(...)`` for acknowledged work, ``count(hit)`` for counters."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write_hits: HitWriter | None = None,
+        flush_seconds: float = 1.0,
+        max_batch: int = 2000,
+        max_pending_hits: int = 100_000,
+    ) -> None:
+        self._own_engine: Engine | None = None
+        if engine.dialect.name == "sqlite":
+            # The writer's own connections commit durably (the app's other connections use NORMAL).
+            engine = self._own_engine = _with_full_sync(engine)
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_hits = write_hits
+        self.flush_seconds = flush_seconds
+        self.max_batch = max_batch
+        self.max_pending_hits = max_pending_hits
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._hits: list[Any] = []
+        self._hits_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.committed = 0  # acknowledged records written, for benchmarks and tests
+        self.commits = 0
+        self.hits_written = 0
+        self.hits_dropped = 0
+
+    # --- the request side -------------------------------------------------------------------------
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fairtrain-meter", daemon=True)
+                self._thread.start()
+
+    def submit(self, record: UsageEventDraft | ChargeDraft) -> concurrent.futures.Future[None]:
+        """Queue an acknowledged record; the future completes once it is committed (or fails)."""
+        self._ensure_started()
+        item = _Item(record, concurrent.futures.Future())
+        self._queue.put(item)
+        return item.done
+
+    async def record(self, record: UsageEventDraft | ChargeDraft) -> None:
+        """Commit ``record`` durably, sharing the commit with whatever else is queued; raises
+        :class:`MeterUnavailable` when it could not be written."""
+        await asyncio.wrap_future(self.submit(record))
+
+    def count(self, hit: Any) -> None:
+        """Add one request to the analytics counters (written on the next flush)."""
+        with self._hits_lock:
+            if len(self._hits) >= self.max_pending_hits:
+                self.hits_dropped += 1  # the database is far behind: shed counts, never requests
+                return
+            self._hits.append(hit)
+        self._ensure_started()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write everything queued and counted so far, and wait for it (tests, shutdown, benchmarks)."""
+        self._ensure_started()
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue.put((_FLUSH, done))
+        done.result(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is left and stop the writer thread (a later record starts a new one)."""
+        with self._start_lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(_STOP)
+                thread.join(timeout)
+        if self._own_engine is not None:
+            self._own_engine.dispose()
+
+    # --- the writer thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_hits = time.monotonic() + self.flush_seconds
+        while True:
+            wait = max(0.0, next_hits - time.monotonic())
+            try:
+                first = self._queue.get(timeout=wait)
+            except queue.Empty:
+                first = None
+            batch: list[_Item] = []
+            flushes: list[concurrent.futures.Future[None]] = []
+            stop = False
+            pending = [first] if first is not None else []
+            while len(batch) < self.max_batch:
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for entry in pending:
+                if entry is _STOP:
+                    stop = True
+                elif isinstance(entry, tuple) and entry[0] is _FLUSH:
+                    flushes.append(entry[1])
+                elif isinstance(entry, _Item):
+                    batch.append(entry)
+            if batch:
+                self._commit(batch)
+            if flushes or stop or time.monotonic() >= next_hits:
+                self._write_counters()
+                next_hits = time.monotonic() + self.flush_seconds
+            for done in flushes:
+                done.set_result(None)
+            if stop:
+                self._drain_after_stop()
+                return
+
+    def _drain_after_stop(self) -> None:
+        rest: list[_Item] = []
+        while True:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(entry, _Item):
+                rest.append(entry)
+            elif isinstance(entry, tuple) and entry[0] is _FLUSH:
+                entry[1].set_result(None)
+        if rest:
+            self._commit(rest)
+        self._write_counters()
+
+    def _commit(self, batch: list[_Item]) -> None:
+        try:
+            with self._sessions.begin() as session:
+                usage = [item.record for item in batch if isinstance(item.record, UsageEventDraft)]
+                charges = [item.record for item in batch if isinstance(item.record, ChargeDraft)]
+                if usage:
+                    record_usage_events(session, usage)
+                if charges:
+                    session.add_all(CrawlCharge(**_fields(charge)) for charge in charges)
+                    session.flush()
+        except Exception as exc:
+            log.exception("metering: a batch of %d records could not be committed", len(batch))
+            error = MeterUnavailable(f"metering is unavailable: {type(exc).__name__}")
+            for item in batch:
+                item.done.set_exception(error)
+            return
+        self.committed += len(batch)
+        self.commits += 1
+        for item in batch:
+            item.done.set_result(None)
+
+    def _write_counters(self) -> None:
+        with self._hits_lock:
+            hits, self._hits = self._hits, []
+        if not hits or self._write_hits is None:
+            return
+        try:
+            with self._sessions.begin() as session:
+                self._write_hits(session, hits)
+        except Exception:
+            # Counters are best effort: keep serving, say so in the log, drop this batch.
+            log.exception("metering: %d analytics counts could not be written", len(hits))
+            self.hits_dropped += len(hits)
+            return
+        self.hits_written += len(hits)
+
+
+def _fields(charge: ChargeDraft) -> dict[str, Any]:
+    return {name: getattr(charge, name) for name in ChargeDraft.__slots__}
+
+
+def _with_full_sync(engine: Engine) -> Engine:
+    from fairtrain.db.engine import make_engine
+
+    durable = make_engine(str(engine.url.render_as_string(hide_password=False)))
+    event.listen(durable, "connect", _full_sync)
+    return durable

@@ -1,0 +1,157 @@
+"""Serving works through the door: ``/media/{id}/{preview|full|original}`` and ``/@{handle}/works/{id}``.
+
+The route only translates: the door (``gateway.door``) decides, and this turns its verdict into a response.
+Served files get a strong ETag (the content's SHA-256), Range and HEAD support (Starlette's FileResponse),
+``Cache-Control: private`` (a shared cache would hand gated bytes to the next client without asking the door)
+and the work's signals (Link rel=license, TDMRep, X-Robots-Tag, Content-Signal). A 304 is given only after
+the door said yes, so neither an ETag nor a Range request reveals a byte of a paywalled file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from fairtrain.config import Settings
+from fairtrain.gateway.door import Asking, Door, Variant, Verdict
+from fairtrain.gateway.works import Work
+from fairtrain.web.security import session_user_claims
+from fairtrain.web.templating import render
+
+__all__ = ["VARIANTS", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+VARIANTS: tuple[Variant, ...] = ("preview", "full", "original")
+_PRIVATE_CACHE = "private, max-age=300"
+_VARY = "Authorization, Cookie, User-Agent, Signature, Signature-Input"
+
+
+def door_of(request: Request) -> Door:
+    door: Door = request.app.state.door
+    return door
+
+
+async def _work(door: Door, asset_id: str) -> Work | None:
+    cached = door.works.get(asset_id)
+    if cached is not None:
+        return cached
+    return await anyio.to_thread.run_sync(door.work, asset_id)
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _asking(request: Request, variant: Variant) -> Asking:
+    return Asking(
+        method=request.method,
+        path=request.url.path,
+        url=str(request.url),
+        headers=request.headers,
+        ip=_client_ip(request),
+        session_user=session_user_claims(request),
+        variant=variant,
+    )
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept.split(",")[0]
+
+
+def _headers(verdict: Verdict, work: Work | None) -> dict[str, str]:
+    headers = dict(work.signal_headers) if work is not None else {}
+    headers.update({k: v for k, v in verdict.headers.items() if not k.startswith("_")})
+    headers["Vary"] = _VARY
+    return headers
+
+
+def _refusal(request: Request, verdict: Verdict, work: Work | None) -> Response:
+    headers = _headers(verdict, work)
+    license_url = work.license_url if work is not None else None
+    if _wants_html(request):
+        response = render(
+            request,
+            "refused.html",
+            {"verdict": verdict, "work": work, "license_url": license_url},
+            status_code=verdict.status,
+        )
+        response.headers.update(headers)
+        return response
+    body: dict[str, Any] = {"detail": verdict.message, "code": verdict.code or "refused"}
+    if license_url:
+        body["license"] = license_url
+    if "crawler-price" in verdict.headers:
+        body["price"] = verdict.headers["crawler-price"]
+    if request.method == "HEAD":
+        return Response(status_code=verdict.status, headers=headers)
+    return JSONResponse(body, status_code=verdict.status, headers=headers)
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    wanted = request.headers.get("if-none-match")
+    if not wanted:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    return "*" in tags or etag in tags
+
+
+@router.api_route("/media/{asset_id}/{variant}", methods=["GET", "HEAD"])
+async def media(request: Request, asset_id: str, variant: str) -> Response:
+    door = door_of(request)
+    if variant not in VARIANTS:
+        return JSONResponse({"detail": "no such file", "code": "not_found"}, status_code=404)
+    work = await _work(door, asset_id)
+    if work is None:
+        return JSONResponse({"detail": "no such work", "code": "not_found"}, status_code=404)
+    verdict = await door.admit(_asking(request, variant), work)
+    if not verdict.served or verdict.file is None:
+        return _refusal(request, verdict, work)
+    served = verdict.file
+    etag = f'"{served.etag}"'
+    headers = _headers(verdict, work)
+    headers.update({"ETag": etag, "Cache-Control": _PRIVATE_CACHE, "X-Content-Type-Options": "nosniff"})
+    if verdict.conditional and _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(served.path, media_type=served.media_type, headers=headers)
+
+
+@router.get("/@{handle}/works/{asset_id}")
+async def work_page(request: Request, handle: str, asset_id: str) -> Response:
+    door = door_of(request)
+    work = await _work(door, asset_id)
+    if work is None or work.handle != handle.lower():
+        context = {"status": 404, "title": "Not found", "message": "There is no such work."}
+        return render(request, "error.html", context, status_code=404)
+    verdict = await door.admit(_asking(request, "page"), work)
+    if not verdict.served:
+        return _refusal(request, verdict, work)
+    full_verdict_open = work.access == "public" or verdict.client_class == "licensed-client"
+    viewer = verdict.viewer
+    if not full_verdict_open and viewer is not None:
+        owner = viewer.is_operator or viewer.creator_id == work.creator_id
+        entitlement = None if owner else await anyio.to_thread.run_sync(door.entitlements, viewer.id)
+        found = entitlement.get(work.creator_id) if entitlement is not None else None
+        full_verdict_open = owner or (
+            found is not None
+            and (found.all_works or not found.collection_ids.isdisjoint(work.collection_ids))
+        )
+    settings: Settings = request.app.state.settings
+    response = render(
+        request,
+        "work.html",
+        {
+            "work": work,
+            "can_see_full": full_verdict_open,
+            "is_owner": viewer is not None and viewer.creator_id == work.creator_id,
+            "policy_tags": work.html_tags,
+            "base_url": settings.base_url,
+        },
+    )
+    response.headers.update(_headers(verdict, work))
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
