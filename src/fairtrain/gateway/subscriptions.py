@@ -87,6 +87,7 @@ __all__ = [
     "tick",
     "tier_amount",
     "update_tier",
+    "visible_subscription",
 ]
 
 RENEW_DAYS = 7  # the next month's payment is opened this long before the paid time ends
@@ -712,7 +713,7 @@ def tick(session: Session, now: datetime | None = None) -> TickResult:
     return TickResult(opened, lapsed, ended)
 
 
-def _may_cancel(user: User, subscription: Subscription) -> bool:
+def _may_manage(user: User, subscription: Subscription) -> bool:
     return (
         user.id == subscription.fan_id
         or (user.creator is not None and user.creator.id == subscription.creator_id)
@@ -732,7 +733,7 @@ def cancel(
     (``at_period_end``, the default) or ends now; a pending one ends now. Unpaid months are voided; paid
     ones are not refunded."""
     now = _now(now)
-    if not _may_cancel(by, subscription):
+    if not _may_manage(by, subscription):
         raise Forbidden("only the fan, the creator or an operator may cancel a subscription")
     locked = _lock_subscription(session, subscription.id)
     assert locked is not None
@@ -761,6 +762,14 @@ def _state(subscription: Subscription) -> str:
 def get_subscription(session: Session, subscription_id: str) -> Subscription:
     subscription = session.get(Subscription, subscription_id)
     if subscription is None:
+        raise UnknownSubscription(f"no subscription {subscription_id}")
+    return subscription
+
+
+def visible_subscription(session: Session, *, user: User, subscription_id: str) -> Subscription:
+    """The subscription if ``user`` is its fan, its creator or an operator (others are told there is none)."""
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None or not _may_manage(user, subscription):
         raise UnknownSubscription(f"no subscription {subscription_id}")
     return subscription
 

@@ -18,6 +18,7 @@ from fairtrain.errors import FairtrainError, NotFound
 from fairtrain.rights.service import creator_signals
 from fairtrain.rights.signals import html_tags, response_headers
 from fairtrain.web.deps import DbDep, SettingsDep, UserDep, ViewerDep, require_role
+from fairtrain.web.fans_pages import public_tiers
 from fairtrain.web.security import check_csrf, end_session, start_session
 from fairtrain.web.templating import remember_viewer, render
 
@@ -273,6 +274,7 @@ def creator_page(
             "memberships": memberships,
             "policy_tags": html_tags(site, own),
             "policy": own.policy,
+            "tiers": public_tiers(db, creator),
         },
     )
     response.headers.update(response_headers(site, own))  # the same terms, machine-readable

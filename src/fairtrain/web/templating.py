@@ -71,12 +71,15 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
         links.append(("AI policy", "/policy"))
         links.append(("My page", f"/@{viewer.handle}"))
         links.append(("Statements", "/statements"))
+        links.append(("Fans", "/fans"))
     if viewer.has_role(Role.OPERATOR):
         if viewer.handle is None:
             links.append(("AI policy", "/policy"))  # the site's default
         links.append(("Operator", "/operator"))
         links.append(("Books", "/books"))
-    links += [("Check a file", "/check"), ("API", "/api/docs"), ("Account", "/account")]
+        links.append(("Fan payments", "/fans/payments"))
+    links += [("Subscriptions", "/subscriptions"), ("Check a file", "/check"), ("API", "/api/docs")]
+    links.append(("Account", "/account"))
     return links
 
 
