@@ -17,12 +17,14 @@ from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
 from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
+from fairtrain.gateway.door import build_door
 from fairtrain.web import (
     api,
     catalog_api,
     catalog_pages,
     fans_api,
     fans_pages,
+    gateway,
     ledger_api,
     ledger_pages,
     licensing_api,
@@ -57,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        door.meter.close()  # writes the last analytics counts
         engine.dispose()
 
     app = FastAPI(
@@ -72,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.templates = make_templates()
+    app.state.door = door = build_door(settings, engine, app.state.sessionmaker)
 
     # Added innermost first: the session wraps the size limit, so a 413 page still knows the session.
     app.add_middleware(
@@ -105,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     app.include_router(rsl.router)
     app.include_router(pages.router)
+    app.include_router(gateway.router)
     app.include_router(catalog_pages.router)
     app.include_router(policy_pages.router)
     app.include_router(protect_pages.router)
