@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from click.testing import Result
 from sqlalchemy.orm import Session
 from tests.licensing.helpers import World
+from typer.testing import CliRunner
 
 from fairtrain.accounts import service as accounts
 from fairtrain.accounts.models import Role
+from fairtrain.cli import app as cli_app
 from fairtrain.errors import InvalidInput
 from fairtrain.licensing.crawlers import (
     AgentTaken,
@@ -166,3 +171,37 @@ def test_account_for(db: Session, world: World) -> None:
     assert account_for(db, ["ccbot"]) is None  # revoked accounts are nobody's
     agents = request_agents(signature_agent="Crawler.Example", crawler="GPTBot")
     assert account_for(db, agents) is signed
+
+
+def test_crawlers_from_the_command_line(env: Path, db: Session) -> None:
+    made = CliRunner().invoke(
+        cli_app,
+        ["licensees", "create", "Acme AI", "--contact-name", "Ada", "--contact-email", "ada@acme.example"],
+    )
+    assert made.exit_code == 0, made.output
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli_app, ["licensing", "crawlers", *args])
+
+    added = run("add", "Acme AI", "GPTBot", "--max-price", "0.05")
+    assert added.exit_code == 0, added.output
+    assert "Acme AI pays for gptbot, at most 0.05 a crawl" in added.output
+    account_id = re.search(r"(cra_\w+)", added.output).group(1)  # type: ignore[union-attr]
+    assert run("add", "Acme AI", "https://Crawler.Example/").exit_code == 0
+    unknown = run("add", "Acme AI", "NoSuchBot")
+    assert unknown.exit_code == 1 and "knows no crawler named 'NoSuchBot'" in unknown.output
+    bad_price = run("add", "Acme AI", "ccbot", "--max-price", "0.0000001")
+    assert bad_price.exit_code == 1
+    listed = run("list", "Acme AI")
+    assert "gptbot" in listed.output and "https://crawler.example" in listed.output
+    assert "0.05" in listed.output and "no cap" in listed.output
+
+    revoked = run("revoke", account_id)
+    assert revoked.exit_code == 0 and "no longer pays for gptbot" in revoked.output
+    assert "gptbot" not in run("list", "Acme AI").output
+    assert "gptbot" in run("list", "Acme AI", "--all").output
+    missing = run("revoke", "cra_nope")
+    assert missing.exit_code == 1 and "no crawler account cra_nope" in missing.output
+    db.expire_all()
+    org = accounts.get_licensee_org(db, "Acme AI")
+    assert [a.agent for a in list_crawlers(db, org)] == ["https://crawler.example"]

@@ -1,4 +1,5 @@
-"""``fairtrain licensing``: API clients, offers, deals and agreements from the operator's command line.
+"""``fairtrain licensing``: API clients, crawlers paid for, offers, deals and agreements from the operator's
+command line.
 
 The command line acts as the server's administrator (``by=None`` in the services): it may act for any seller
 or licensee. The main CLI mounts ``licensing_app``.
@@ -19,20 +20,26 @@ from sqlalchemy.orm import Session
 from fairtrain.accounts import service as accounts
 from fairtrain.commands import database, err, handles_errors, out
 from fairtrain.errors import InvalidInput
-from fairtrain.licensing import agreements, billing, clients, deals, offers
+from fairtrain.licensing import agreements, billing, clients, crawl_billing, crawlers, deals, offers
 from fairtrain.licensing.selection import Selection, Seller
-from fairtrain.licensing.terms import Terms
+from fairtrain.licensing.terms import Terms, parse_unit_price
+from fairtrain.rights.crawlers import CrawlerRegistry
+from fairtrain.rights.policy import format_micros
 
 __all__ = ["licensing_app"]
 
 
 licensing_app = typer.Typer(
-    help="AI licensing: API clients, offers, deals, agreements.", no_args_is_help=True
+    help="AI licensing: API clients, crawlers paid for, offers, deals, agreements.", no_args_is_help=True
 )
 clients_app = typer.Typer(help="API clients of licensee organisations.", no_args_is_help=True)
+crawlers_app = typer.Typer(
+    help="Crawlers a licensee organisation pays for (pay per crawl).", no_args_is_help=True
+)
 offers_app = typer.Typer(help="Sellers' offers.", no_args_is_help=True)
 deals_app = typer.Typer(help="Deals and their agreements.", no_args_is_help=True)
 licensing_app.add_typer(clients_app, name="clients")
+licensing_app.add_typer(crawlers_app, name="crawlers")
 licensing_app.add_typer(offers_app, name="offers")
 licensing_app.add_typer(deals_app, name="deals")
 
@@ -121,6 +128,79 @@ def clients_revoke(client_id: Annotated[str, typer.Argument(help="The client id 
     with _db() as session:
         clients.revoke_client(session, client=clients.get_client(session, client_id))
         out.print(f"revoked {client_id}")
+
+
+# --- crawlers paid for ---------------------------------------------------------------------------------
+
+
+@crawlers_app.command("add")
+@handles_errors
+def crawlers_add(
+    org: Annotated[str, typer.Argument(help="Licensee organisation name.")],
+    agent: Annotated[
+        str,
+        typer.Argument(
+            help="The crawler's Web Bot Auth origin (https://crawler.example) or its crawler-list name."
+        ),
+    ],
+    max_price: Annotated[
+        str | None, typer.Option(help="The most one crawl may cost, e.g. 0.05 (no cap if left out).")
+    ] = None,
+    currency: Annotated[
+        str, typer.Option(help="Currency of --max-price (how many decimals it may have).")
+    ] = "USD",
+) -> None:
+    """Charge the crawler's paid crawls to the organisation; again for the same crawler sets its cap."""
+    with database() as (settings, session):
+        account = crawlers.register_crawler(
+            session,
+            org=accounts.get_licensee_org(session, org),
+            agent=agent,
+            max_price_micros=parse_unit_price(max_price, currency.upper()) if max_price else None,
+            registry=CrawlerRegistry.current(settings.data_dir),
+        )
+        cap = (
+            f", at most {format_micros(account.max_price_micros)} a crawl" if account.max_price_micros else ""
+        )
+        out.print(f"{account.id}: {account.org.name} pays for {account.agent}{cap}")
+
+
+@crawlers_app.command("list")
+@handles_errors
+def crawlers_list(
+    org: Annotated[str, typer.Argument(help="Licensee organisation name.")],
+    all_: Annotated[bool, typer.Option("--all", help="Include crawlers no longer paid for.")] = False,
+) -> None:
+    """The crawlers the organisation pays for, and its crawl charges of the last twelve months."""
+    with _db() as session:
+        found = accounts.get_licensee_org(session, org)
+        table = Table("account", "crawler", "most per crawl", "since", "stopped")
+        for a in crawlers.list_crawlers(session, found, include_revoked=all_):
+            table.add_row(
+                a.id,
+                a.agent,
+                format_micros(a.max_price_micros) if a.max_price_micros else "no cap",
+                f"{a.created_at:%Y-%m-%d}",
+                f"{a.revoked_at:%Y-%m-%d}" if a.revoked_at else "",
+            )
+        out.print(table)
+        months = crawl_billing.monthly_crawl_totals(session, found.id)
+        if months:
+            charges = Table("month", "crawls charged", "total", title="Crawl charges")
+            for m in months:
+                charges.add_row(m.words, f"{m.count:,}", m.total)
+            out.print(charges)
+
+
+@crawlers_app.command("revoke")
+@handles_errors
+def crawlers_revoke(
+    account_id: Annotated[str, typer.Argument(help="The crawler account id (cra_…).")],
+) -> None:
+    """Stop paying for a crawler; its charges so far are still invoiced."""
+    with _db() as session:
+        account = crawlers.revoke_crawler(session, account=crawlers.get_crawler(session, account_id))
+        out.print(f"revoked {account.id}: {account.org.name} no longer pays for {account.agent}")
 
 
 # --- offers --------------------------------------------------------------------------------------------

@@ -358,7 +358,7 @@ def crawl_titles(session: Session, creator_ids: Iterable[str]) -> dict[str, str]
     rows = session.execute(
         select(CreatorProfile.id, CreatorProfile.display_name).where(CreatorProfile.id.in_(ids))
     )
-    names = {creator_id: name for creator_id, name in rows}
+    names: dict[str, str] = {row.id: row.display_name for row in rows}
     return {creator_id: f"Pay per crawl, {names.get(creator_id, creator_id)}" for creator_id in ids}
 
 

@@ -428,7 +428,7 @@ def _entry_public(entry: StatementEntry, currency: str) -> EntryPublic:
 
 def statement_public(db: Session, statement: Statement) -> StatementPublic:
     currency = statement.currency
-    titles = billing.deal_titles(db, (s.source_id for s in statement.sources if s.source_type == "deal"))
+    titles = billing.source_titles(db, ((s.source_type, s.source_id) for s in statement.sources))
     return StatementPublic(
         creator_id=statement.creator_id,
         creator_name=statement.creator_name,

@@ -69,7 +69,7 @@ def invoices_page(request: Request, db: DbDep, user: UserDep) -> Response:
         "invoices.html",
         {
             "invoices": invoices,
-            "titles": billing.deal_titles(db, (i.source_id for i in invoices if i.source_type == "deal")),
+            "titles": billing.source_titles(db, ((i.source_type, i.source_id) for i in invoices)),
             "orgs": [(org, list_deals(db, org=org, limit=100)) for org in orgs],
             "operator": user.has_role(Role.OPERATOR),
             "money": _money,
@@ -177,9 +177,7 @@ def statements_page(
             "query": query,
             "presets": _presets(datetime.now(UTC).date(), query),
             "query_string": urlencode(query),
-            "titles": billing.deal_titles(
-                db, (s.source_id for s in statement.sources if s.source_type == "deal")
-            ),
+            "titles": billing.source_titles(db, ((s.source_type, s.source_id) for s in statement.sources)),
             "money": _money,
         },
     )
@@ -241,7 +239,9 @@ def _books(
     unpaid = billing.visible_invoices(db, request.state.user, status="issued", limit=500)
     undistributed = db.scalars(
         select(Invoice).where(
-            Invoice.source_type == "deal", Invoice.status == "paid", Invoice.distribution_id.is_(None)
+            Invoice.source_type.in_(("deal", "crawl")),
+            Invoice.status == "paid",
+            Invoice.distribution_id.is_(None),
         )
     ).all()
     batches = db.scalars(select(PayoutBatch).order_by(PayoutBatch.created_at.desc()).limit(20)).all()
@@ -260,7 +260,7 @@ def _books(
         {
             "balance": balance,
             "unpaid": [(invoice, _form_key()) for invoice in unpaid],
-            "titles": billing.deal_titles(db, (i.source_id for i in unpaid if i.source_type == "deal")),
+            "titles": billing.source_titles(db, ((i.source_type, i.source_id) for i in unpaid)),
             "orgs": _org_names(db, {invoice.licensee_org_id for invoice in unpaid}),
             "undistributed": undistributed,
             "batches": batches,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -23,19 +23,25 @@ from fairtrain.accounts.errors import UnknownOrg
 from fairtrain.accounts.models import Collective, CreatorProfile, LicenseeMember, LicenseeOrg, Role, User
 from fairtrain.accounts.schemas import ApiError, Page
 from fairtrain.errors import Forbidden, InvalidInput
-from fairtrain.licensing import agreements, billing, clients, deals, offers
+from fairtrain.licensing import agreements, billing, clients, crawl_billing, crawlers, deals, offers
+from fairtrain.licensing.billing_models import CrawlCharge
 from fairtrain.licensing.deals import LIVE_STATES, OPEN_STATES, Side
 from fairtrain.licensing.errors import NotAParty, UnknownDeal
 from fairtrain.licensing.models import ApiClient, Deal, DealEvent, Offer, OfferVersion
 from fairtrain.licensing.rsl import license_element, license_fragment, offer_url, payment_type
 from fairtrain.licensing.selection import Selection, Seller
 from fairtrain.licensing.terms import Terms
+from fairtrain.rights.crawlers import CrawlerRegistry
+from fairtrain.rights.policy import format_micros
 from fairtrain.web.deps import ApiUserDep, DbDep, OptionalApiUserDep, SettingsDep
 
 __all__ = [
     "ApiClientCreate",
     "ApiClientPublic",
     "ApiClientSecret",
+    "CrawlChargePublic",
+    "CrawlerAccountCreate",
+    "CrawlerAccountPublic",
     "DealCounter",
     "DealCreate",
     "DealPublic",
@@ -52,7 +58,9 @@ __all__ = [
     "SelectionCreate",
     "TermsCreate",
     "agreement_response",
+    "charge_window",
     "count_offers",
+    "crawler_org",
     "deal_actions",
     "deal_sides",
     "event_actor",
@@ -287,6 +295,64 @@ class ApiClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["training crawler"])
 
 
+class CrawlerAccountCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The crawler's Web Bot Auth origin, or its name on the crawler list.",
+        examples=["https://crawler.example", "GPTBot"],
+    )
+    max_price_micros: StrictInt | None = Field(
+        None,
+        gt=0,
+        description="The most a crawl may cost, in millionths of the currency's unit.",
+        examples=[50_000],
+    )
+
+
+class CrawlerAccountPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(examples=["cra_3kf9q2m7x0v5b8nd"])
+    agent: str = Field(description="Normalised: an https origin, or a crawler name in lower case.")
+    max_price_micros: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CrawlChargePublic(BaseModel):
+    request_id: str = Field(description="The gateway request that was charged.")
+    crawler: str
+    creator_id: str
+    asset_id: str
+    path: str
+    price_micros: int
+    price: str = Field(examples=["0.015"])
+    currency: str
+    bytes: int
+    occurred_at: datetime
+    invoice_id: str | None = Field(description="The invoice that billed it; None until its month is billed.")
+
+    @classmethod
+    def of(cls, row: CrawlCharge) -> CrawlChargePublic:
+        at = row.occurred_at if row.occurred_at.tzinfo else row.occurred_at.replace(tzinfo=UTC)
+        return cls(
+            request_id=row.request_id,
+            crawler=row.crawler,
+            creator_id=row.creator_id,
+            asset_id=row.asset_id,
+            path=row.path,
+            price_micros=row.price_micros,
+            price=format_micros(row.price_micros),
+            currency=row.currency,
+            bytes=row.bytes,
+            occurred_at=at,
+            invoice_id=row.invoice_id,
+        )
+
+
 class LicenseeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -460,6 +526,38 @@ def member_org(db: Session, user: User, org_id: str | None) -> LicenseeOrg:
     if len(orgs) > 1:
         raise InvalidInput("you belong to several organisations; say which (org)")
     return orgs[0]
+
+
+def crawler_org(db: Session, user: User, org_id: str) -> LicenseeOrg:
+    """The organisation whose crawlers and crawl charges ``user`` manages: their own, any for an operator."""
+    if user.has_role(Role.OPERATOR):
+        org = db.get(LicenseeOrg, org_id)
+        if org is None:
+            raise UnknownOrg(f"no organisation {org_id}")
+        return org
+    return member_org(db, user, org_id)
+
+
+def _moment(value: str | None, label: str, *, end: bool) -> datetime | None:
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{label} {value!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{label} {value!r} needs a timezone (e.g. a trailing Z for UTC)")
+    return moment
+
+
+def charge_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``since`` (inclusive) and ``until`` as given: a date is a whole UTC day, ``until`` a date includes
+    that day; a time must carry its timezone, and ``until`` a time is exclusive."""
+    return _moment(since, "since", end=False), _moment(until, "until", end=True)
 
 
 def deal_sides(db: Session, user: User, deal: Deal) -> set[Side]:
@@ -923,6 +1021,80 @@ def rotate_client(db: DbDep, user: ApiUserDep, org_id: str, client_id: str) -> A
 def revoke_client(db: DbDep, user: ApiUserDep, org_id: str, client_id: str) -> ApiClientPublic:
     client = clients.get_client(db, client_id, org=member_org(db, user, org_id))
     return ApiClientPublic.model_validate(clients.revoke_client(db, client=client, by=user))
+
+
+# --- crawlers the organisation pays for (pay per crawl) -------------------------------------------------
+
+_PAGE_SIZE = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+
+
+@router.get("/licensees/{org_id}/crawlers", summary="The crawlers your organisation pays for")
+def list_crawlers(
+    db: DbDep,
+    user: ApiUserDep,
+    org_id: str,
+    include_revoked: Annotated[bool, Query(description="Also those no longer paid for.")] = False,
+) -> list[CrawlerAccountPublic]:
+    org = crawler_org(db, user, org_id)
+    rows = crawlers.list_crawlers(db, org, include_revoked=include_revoked)
+    return [CrawlerAccountPublic.model_validate(row) for row in rows]
+
+
+@router.post(
+    "/licensees/{org_id}/crawlers",
+    summary="Pay for a verified crawler's crawls (pay per crawl); registering it again sets the price cap",
+    status_code=201,
+    responses=_WRITE,
+)
+def register_crawler(
+    db: DbDep, settings: SettingsDep, user: ApiUserDep, org_id: str, body: CrawlerAccountCreate
+) -> CrawlerAccountPublic:
+    """From now on, every paid crawl of this crawler (a Web Bot Auth origin, or a crawler the gateway
+    verifies by IP list or reverse DNS, by its name on the crawler list) is charged to the organisation and
+    invoiced monthly. One organisation pays for a crawler at a time (409 otherwise)."""
+    account = crawlers.register_crawler(
+        db,
+        org=crawler_org(db, user, org_id),
+        agent=body.agent,
+        by=user,
+        max_price_micros=body.max_price_micros,
+        registry=CrawlerRegistry.current(settings.data_dir),
+    )
+    return CrawlerAccountPublic.model_validate(account)
+
+
+@router.post(
+    "/licensees/{org_id}/crawlers/{account_id}/revoke",
+    summary="Stop paying for a crawler (its charges so far are still billed)",
+    responses=_WRITE,
+)
+def revoke_crawler(db: DbDep, user: ApiUserDep, org_id: str, account_id: str) -> CrawlerAccountPublic:
+    account = crawlers.get_crawler(db, account_id, org=crawler_org(db, user, org_id))
+    return CrawlerAccountPublic.model_validate(crawlers.revoke_crawler(db, account=account, by=user))
+
+
+@router.get(
+    "/licensees/{org_id}/crawl-charges", summary="Your organisation's pay-per-crawl charges, newest first"
+)
+def list_crawl_charges(
+    db: DbDep,
+    user: ApiUserDep,
+    org_id: str,
+    since: Annotated[
+        str | None, Query(description="From this UTC day (YYYY-MM-DD) or time (ISO 8601 with timezone).")
+    ] = None,
+    until: Annotated[
+        str | None, Query(description="Through this UTC day, or up to (not including) this time.")
+    ] = None,
+    limit: _PAGE_SIZE = 100,
+    offset: Offset = 0,
+) -> Page[CrawlChargePublic]:
+    org = crawler_org(db, user, org_id)
+    start, end = charge_window(since, until)
+    rows, total = crawl_billing.crawl_charges(db, org.id, since=start, until=end, limit=limit, offset=offset)
+    return Page[CrawlChargePublic](
+        items=[CrawlChargePublic.of(row) for row in rows], total=total, limit=limit, offset=offset
+    )
 
 
 # --- deals ---------------------------------------------------------------------------------------------

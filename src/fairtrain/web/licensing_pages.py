@@ -25,13 +25,14 @@ from fairtrain.catalog import service as catalog
 from fairtrain.catalog.models import Collection
 from fairtrain.config import Settings
 from fairtrain.errors import FairtrainError, Forbidden, InvalidInput
-from fairtrain.licensing import agreements, billing, clients, deals, offers
+from fairtrain.licensing import agreements, billing, clients, crawl_billing, crawlers, deals, offers
 from fairtrain.licensing.deals import Side
 from fairtrain.licensing.models import ApiClient, Deal, Offer, OfferVersion
 from fairtrain.licensing.rsl import license_element, license_fragment, offer_url
 from fairtrain.licensing.selection import DATE_FIELDS, KINDS, Selection, Seller, seller_creator_ids
 from fairtrain.licensing.terms import FEE_MODELS, Fee, FeeModel, Terms, format_minor, parse_unit_price
 from fairtrain.money import parse_amount
+from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.policy import CONCRETE_USAGES, USER_TYPES, format_micros
 from fairtrain.rights.service import USAGE_LABELS, USER_TYPE_WORDS
 from fairtrain.web.deps import DbDep, SettingsDep, UserDep, ViewerDep
@@ -943,6 +944,9 @@ def _licensing_page(
             "orgs": orgs,
             "org": org,
             "clients": clients.list_clients(db, org=org, include_revoked=True) if org else [],
+            "crawlers": crawlers.list_crawlers(db, org, include_revoked=True) if org else [],
+            "crawl_months": crawl_billing.monthly_crawl_totals(db, org.id) if org else [],
+            "unit_price": format_micros,
             "deals": deals.list_deals(db, org=org, limit=50) if org else [],
             "secret": secret,
             "error": error,
@@ -1014,6 +1018,41 @@ def rotate_client(request: Request, db: DbDep, user: UserDep, org_id: str, clien
             request, db, user, org_id=org_id, error=exc.message, status_code=exc.status_code
         )
     return _licensing_page(request, db, user, org_id=org.id, secret=(client, secret))
+
+
+@router.post("/licensing/{org_id}/crawlers")
+def register_crawler(
+    request: Request, db: DbDep, settings: SettingsDep, user: UserDep, org_id: str, f: PostedDep
+) -> Response:
+    """Pay for a crawler: its origin or crawler-list name, and optionally the most a crawl may cost (the
+    currency only says how many decimals the price may have)."""
+    _licensee(user)
+    org = member_org(db, user, org_id)
+    form = {k: f.text(k) for k in ("agent", "max_price", "currency")}
+    try:
+        price = form["max_price"]
+        crawlers.register_crawler(
+            db,
+            org=org,
+            agent=form["agent"],
+            by=user,
+            max_price_micros=parse_unit_price(price, form["currency"].upper() or "USD") if price else None,
+            registry=CrawlerRegistry.current(settings.data_dir),
+        )
+    except FairtrainError as exc:
+        db.rollback()
+        return _licensing_page(
+            request, db, user, org_id=org_id, error=exc.message, form=form, status_code=exc.status_code
+        )
+    return _see_other(f"/licensing?org={org.id}&notice=crawler-added")
+
+
+@router.post("/licensing/{org_id}/crawlers/{account_id}/revoke")
+def revoke_crawler(db: DbDep, user: UserDep, org_id: str, account_id: str) -> Response:
+    _licensee(user)
+    org = member_org(db, user, org_id)
+    crawlers.revoke_crawler(db, account=crawlers.get_crawler(db, account_id, org=org), by=user)
+    return _see_other(f"/licensing?org={org.id}&notice=crawler-revoked")
 
 
 @router.post("/licensing/{org_id}/clients/{client_id}/revoke")
