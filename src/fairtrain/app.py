@@ -19,6 +19,8 @@ from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.db.migrate import DatabaseNotReady, require_current
 from fairtrain.gateway.door import build_door
 from fairtrain.web import (
+    analytics_api,
+    analytics_pages,
     api,
     catalog_api,
     catalog_pages,
@@ -120,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ledger_pages.router)
     app.include_router(fans_api.router)
     app.include_router(fans_pages.router)
+    app.include_router(analytics_api.router)
+    app.include_router(analytics_pages.router)
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

@@ -78,6 +78,8 @@ def nav_links(viewer: Viewer | None) -> list[tuple[str, str]]:
         links.append(("Operator", "/operator"))
         links.append(("Books", "/books"))
         links.append(("Fan payments", "/fans/payments"))
+    if viewer.handle is not None or viewer.has_role(Role.OPERATOR):
+        links.append(("Analytics", "/analytics"))
     links += [("Subscriptions", "/subscriptions"), ("Check a file", "/check"), ("API", "/api/docs")]
     links.append(("Account", "/account"))
     return links
