@@ -41,7 +41,9 @@ from fairtrain.db.engine import make_sessionmaker, transaction
 from fairtrain.db.migrate import current_revision, head_revision, upgrade
 from fairtrain.errors import Conflict, InvalidInput
 from fairtrain.gateway.cli import fans_app
+from fairtrain.gateway.demo import seed_demo_works
 from fairtrain.gateway.logs_cli import logs_app
+from fairtrain.gateway.prefixes import PREFIX_DIR, PrefixLists, install_prefix_list
 from fairtrain.ledger.cli import ledger_app
 from fairtrain.licensing.billing_cli import billing_app
 from fairtrain.licensing.cli import licensing_app
@@ -790,6 +792,59 @@ def crawlers_remove(name: Annotated[str, typer.Argument(help="An entry added wit
     out.print(f"removed {removed.name}")
 
 
+prefixes_app = typer.Typer(
+    help="Crawler operators' published IP prefix lists, which verify crawlers that do not sign requests.",
+    no_args_is_help=True,
+)
+crawlers_app.add_typer(prefixes_app, name="prefixes")
+
+
+@prefixes_app.command("install")
+@handles_errors
+def prefixes_install(
+    name: Annotated[str, typer.Argument(help="The list's name, as the crawler registry calls it.")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="A file or http(s) URL (JSON as operators publish it, or one CIDR per line). Default: "
+            "the URL the registry knows for this list.",
+        ),
+    ] = None,
+) -> None:
+    """Install or replace one prefix list after validating it; running servers pick it up within seconds."""
+    settings = _settings()
+    if source is None:
+        registry = CrawlerRegistry.current(settings.data_dir)
+        urls = {c.ip_prefix_list_url for c in registry if c.ip_prefix_list == name and c.ip_prefix_list_url}
+        if not urls:
+            err.print(f"the registry knows no URL for prefix list {name!r}; give one with --from")
+            raise typer.Exit(2)
+        source = sorted(urls)[0]
+    prefixes = install_prefix_list(name, source, directory=settings.ensure_data_dir() / PREFIX_DIR)
+    users = [c.name for c in CrawlerRegistry.current(settings.data_dir) if c.ip_prefix_list == name]
+    out.print(f"installed {name}: {len(prefixes)} prefixes from {source}")
+    out.print(f"verifies: {', '.join(users)}" if users else "no registered crawler uses this list yet")
+
+
+@prefixes_app.command("list")
+@handles_errors
+def prefixes_list() -> None:
+    """The installed lists, how many prefixes each holds, and the registry's lists not installed."""
+    settings = _settings()
+    lists = PrefixLists.from_directory(settings.data_dir / PREFIX_DIR)
+    registry = CrawlerRegistry.current(settings.data_dir)
+    wanted = sorted({c.ip_prefix_list for c in registry if c.ip_prefix_list})
+    table = Table("list", "prefixes", "crawlers", "state", title="IP prefix lists")
+    for name in sorted(set(wanted) | set(lists.names())):
+        found = lists.get(name)
+        current = found.current() if found is not None else None
+        state = "not installed" if found is None else (found.error or "ok")
+        crawlers = ", ".join(c.name for c in registry if c.ip_prefix_list == name)
+        table.add_row(name, str(len(current)) if current is not None else "-", crawlers, Text(state))
+    out.print(table)
+
+
 # --- rights policy -------------------------------------------------------------------------------------
 
 policy_app = typer.Typer(help="What AI may do with the works: one policy per site, collective, creator, ...")
@@ -1202,7 +1257,8 @@ def demo(
             out.print("database already has users; demo not seeded")
             return
         created = seed_demo(session, min_password_length=settings.password_min_length)
-        out.print("demo seeded" if created else "demo already present")
+        works = seed_demo_works(session, settings)
+        out.print("demo seeded" if created or works else "demo already present")
     out.print("\nDemo logins (fixed passwords: never use the demo on a public server):")
     for login in DEMO_LOGINS:
         page = f"  {settings.base_url}/@{login.handle}" if login.handle else ""

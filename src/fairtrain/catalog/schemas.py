@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -72,6 +73,7 @@ class AssetPublic(BaseModel):
     duration_ms: int | None
     word_count: int | None
     storage: str
+    access: str = Field(description="Who may see it: private, public or subscribers.")
     original_filename: str
     imported_at: datetime
     tags: list[str]
@@ -102,6 +104,7 @@ class AssetPublic(BaseModel):
             duration_ms=asset.duration_ms,
             word_count=asset.word_count,
             storage=asset.storage,
+            access=asset.access,
             original_filename=asset.original_filename,
             imported_at=asset.imported_at,
             tags=asset.tags,
@@ -132,6 +135,11 @@ class AssetUpdate(BaseModel):
     tags: list[str] | None = None
     collections: list[str] | None = Field(
         None, description="Collection slugs; replaces the asset's collections."
+    )
+    access: Literal["private", "public", "subscribers"] | None = Field(
+        None,
+        description="private: only you; public: everyone (AI crawlers per your policy); subscribers: a "
+        "preview for everyone, the full work for subscribers of a tier that unlocks it.",
     )
 
 

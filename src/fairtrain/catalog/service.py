@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from fairtrain.accounts.models import CreatorProfile
 from fairtrain.catalog.analyse import Analysis, analyse_path
 from fairtrain.catalog.models import (
+    ACCESS_LEVELS,
     Asset,
     AssetCollection,
     AssetFingerprint,
@@ -412,6 +413,31 @@ def update_asset(
         ]
     session.flush()
     return asset
+
+
+def set_access(session: Session, *, asset: Asset, access: str) -> Asset:
+    """Who may see the work through the gateway: ``private``, ``public`` or ``subscribers``."""
+    if access not in ACCESS_LEVELS:
+        raise InvalidInput(f"unknown access {access!r}; use {', '.join(ACCESS_LEVELS)}")
+    if asset.deleted_at is not None:
+        raise InvalidInput("a deleted work cannot be published")
+    asset.access = access
+    session.flush()
+    return asset
+
+
+def published_works(session: Session, *, creator: CreatorProfile, limit: int = 200) -> Sequence[Asset]:
+    """The creator's works that visitors can see (public, or previewed for subscribers), newest first."""
+    return session.scalars(
+        select(Asset)
+        .where(
+            Asset.creator_id == creator.id,
+            Asset.deleted_at.is_(None),
+            Asset.access.in_(("public", "subscribers")),
+        )
+        .order_by(Asset.published_on.desc().nulls_last(), Asset.imported_at.desc(), Asset.id)
+        .limit(limit)
+    ).all()
 
 
 def set_rightsholders(session: Session, *, asset: Asset, holders: list[tuple[str, int, str | None]]) -> Asset:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -37,14 +38,14 @@ from fairtrain.gateway.botauth import BotAuthReason, KeyDirectory, NonceCache, v
 from fairtrain.gateway.classes import ClientClass, Outcome, crawler_class
 from fairtrain.gateway.identity import Identity, identify
 from fairtrain.gateway.meter import ChargeDraft, Meter, MeterUnavailable
-from fairtrain.gateway.prefixes import PrefixLists
+from fairtrain.gateway.prefixes import PREFIX_DIR, PrefixDirectory, PrefixLists
 from fairtrain.gateway.pricing import PriceError, format_price, parse_offer
 from fairtrain.gateway.rdns import FCrDNS, SystemResolver
 from fairtrain.gateway.scrapers import ScraperWatch, library_agent
 from fairtrain.gateway.subscriptions import Entitlement, entitlements
 from fairtrain.gateway.works import ServedFile, TTLCache, Work, WorkFiles, load_work
 from fairtrain.licensing.billing import UsageEventDraft
-from fairtrain.licensing.crawlers import account_for
+from fairtrain.licensing.crawlers import account_for, request_agents
 from fairtrain.licensing.keys import SigningKeyring, VerificationKeys
 from fairtrain.licensing.olp import check_token_live, deal_asset_ids, signing_keyring
 from fairtrain.licensing.tokens import InvalidLicenseToken, LicenseToken, cap_challenge, verify_license_token
@@ -53,7 +54,6 @@ from fairtrain.stamp.service import ProtectionContext
 
 __all__ = ["PREFIX_DIR", "PURPOSE_USAGE", "Asking", "Door", "Variant", "Verdict", "build_door"]
 
-PREFIX_DIR = "prefixes"  # <data>/prefixes/<name>.json: the crawler operators' published IP prefix lists
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Door:
         files: WorkFiles,
         meter: Meter,
         registry: Callable[[], CrawlerRegistry],
-        prefixes: PrefixLists,
+        prefixes: PrefixLists | PrefixDirectory,
         resolver: FCrDNS | None,
         directory: KeyDirectory,
         nonces: NonceCache,
@@ -209,10 +209,9 @@ class Door:
         return self.tokens.put(key, _TokenState(live, assets))
 
     def _account(self, identity: Identity, agent: str | None) -> tuple[str, str, int | None] | None:
-        """(account id, org id, max price) of the organisation paying for this verified crawler."""
-        agents = tuple(
-            sorted({a.lower() for a in (f"https://{agent}" if agent else None, identity.crawler) if a})
-        )
+        """(account id, org id, max price) of the organisation paying for this verified crawler: the one
+        that registered its signature agent, else the one that registered its registry name."""
+        agents = tuple(request_agents(signature_agent=agent, crawler=identity.crawler))
         cached = self.accounts.get(agents)
         if cached is not None:
             return cached
@@ -329,21 +328,24 @@ class Door:
                 asking.method, asking.url, headers, directory=self.directory, nonces=self.nonces
             )
             if result.verified:
-                agent = result.agent_host
+                agent = result.agent  # as sent: its origin is what pays (licensing.crawlers.signature_origin)
             elif result.reason is not None and result.reason != BotAuthReason.MISSING:
                 problem = result.reason
         user_agent = headers.get("user-agent", "")
         registry = self.registry()
-        kwargs = {
-            "registry": registry,
-            "prefixes": self.prefixes,
-            "resolver": self.resolver,
-            "botauth": agent,
-        }
+        prefixes = self.prefixes.current() if isinstance(self.prefixes, PrefixDirectory) else self.prefixes
+        resolver = self.resolver
+
+        def check() -> Identity:
+            host = _host(agent) if agent else None
+            return identify(
+                user_agent, asking.ip, registry=registry, prefixes=prefixes, resolver=resolver, botauth=host
+            )
+
         if agent is None and registry.match(user_agent) is None:
-            return identify(user_agent, asking.ip, **kwargs), agent, problem  # type: ignore[arg-type]
+            return check(), agent, problem
         # A named crawler may need a reverse-DNS lookup: off the event loop.
-        identity = await anyio.to_thread.run_sync(lambda: identify(user_agent, asking.ip, **kwargs))  # type: ignore[arg-type]
+        identity = await anyio.to_thread.run_sync(check)
         return identity, agent, problem
 
     async def _licensed(self, asking: Asking, work: Work, raw: str) -> Verdict:
@@ -634,6 +636,13 @@ def verdict_headers(verdict: Verdict) -> Mapping[str, str]:
     return {k: v for k, v in verdict.headers.items() if not k.startswith("_")}
 
 
+def _host(agent: str) -> str | None:
+    try:
+        return urlsplit(agent if "://" in agent else f"https://{agent}").hostname
+    except ValueError:
+        return None
+
+
 def build_door(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> Door:
     """The application's door, with its meter (a writer thread, started on first use; ``meter.close()`` at
     shutdown), the crawler registry and prefix lists from the data directory, and the licence keys."""
@@ -659,7 +668,7 @@ def build_door(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
         files=files,
         meter=Meter(engine, write_hits=record_hits, flush_seconds=settings.meter_flush_seconds),
         registry=lambda: CrawlerRegistry.current(settings.data_dir),
-        prefixes=PrefixLists.from_directory(settings.data_dir / PREFIX_DIR),
+        prefixes=PrefixDirectory(settings.data_dir / PREFIX_DIR),
         resolver=FCrDNS(SystemResolver()) if settings.gateway_reverse_dns else None,
         directory=KeyDirectory(),
         nonces=NonceCache(),

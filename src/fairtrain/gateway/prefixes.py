@@ -9,7 +9,8 @@ Two file formats, told apart by content, not by name:
 
 - plain text: one CIDR prefix or single address per line; blank lines and ``#`` comments are ignored.
 
-Nothing here downloads a list (DESIGN: no network at run time). A list is re-read when its file changes (size
+Nothing downloads a list at run time (DESIGN): ``install_prefix_list`` (``fairtrain crawlers prefixes
+install``) fetches one only when an operator asks. A list is re-read when its file changes (size
 or modification time), checked at most once per ``check_interval`` seconds; a file that fails to parse leaves
 the previous list in force and its error in ``PrefixList.error``.
 """
@@ -20,25 +21,32 @@ import bisect
 import contextlib
 import ipaddress
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from fairtrain.errors import InvalidInput
 
 __all__ = [
+    "PREFIX_DIR",
     "SUFFIXES",
     "InvalidPrefixList",
+    "PrefixDirectory",
     "PrefixList",
     "PrefixLists",
     "PrefixSet",
+    "install_prefix_list",
     "parse_prefix_list",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+PREFIX_DIR = "prefixes"  # <data>/prefixes/<name>.json: where installed lists live
 SUFFIXES = (".json", ".txt")
 """File name endings ``PrefixLists.from_directory`` reads, each as ``<list name><suffix>``."""
 
@@ -256,3 +264,99 @@ class PrefixLists:
         """Whether list ``name`` holds the address; None when that list is not configured or not loaded."""
         prefix_list = self.get(name)
         return None if prefix_list is None else prefix_list.contains(address)
+
+
+class PrefixDirectory:
+    """The prefix lists of a directory, re-scanned when files are added or removed (checked at most once per
+    ``check_interval`` seconds), so ``fairtrain crawlers prefixes install`` reaches a running server."""
+
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        check_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = Path(directory)
+        self.check_interval = check_interval
+        self._clock = clock
+        self._next_check = float("-inf")
+        self._seen: tuple[str, ...] | None = None
+        self._lists = PrefixLists()
+        self._lock = threading.Lock()
+
+    def _names(self) -> tuple[str, ...]:
+        try:
+            return tuple(sorted(p.name for p in self.directory.iterdir() if p.suffix in SUFFIXES))
+        except OSError:
+            return ()
+
+    def current(self) -> PrefixLists:
+        now = self._clock()
+        if now >= self._next_check:
+            with self._lock:
+                if now >= self._next_check:
+                    self._next_check = now + self.check_interval
+                    names = self._names()
+                    if names != self._seen:
+                        self._seen = names
+                        self._lists = PrefixLists.from_directory(
+                            self.directory, check_interval=self.check_interval, clock=self._clock
+                        )
+        return self._lists
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_DOWNLOAD_BYTES = 5_000_000
+DOWNLOAD_TIMEOUT = 20.0
+
+
+def _download(url: str, *, transport: httpx.BaseTransport | None) -> str:
+    """GET a published list: https or http, no redirects (a list must come from where the operator says),
+    a timeout and a size cap."""
+    try:
+        with (
+            httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=False, transport=transport) as client,
+            client.stream("GET", url, headers={"Accept": "application/json, text/plain"}) as response,
+        ):
+            if response.status_code != 200:
+                raise InvalidPrefixList(f"{url} answered HTTP {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DOWNLOAD_BYTES:
+                    raise InvalidPrefixList(f"{url} is larger than {MAX_DOWNLOAD_BYTES:,} bytes")
+    except httpx.HTTPError as exc:
+        raise InvalidPrefixList(f"cannot download {url}: {exc}") from None
+    try:
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPrefixList(f"{url} is not UTF-8 text") from None
+
+
+def install_prefix_list(
+    name: str, source: str, *, directory: Path, transport: httpx.BaseTransport | None = None
+) -> PrefixSet:
+    """Install (or replace) list ``name`` from a file or an http(s) URL, after validating all of it.
+
+    Written atomically as ``<directory>/<name>.json`` or ``.txt`` (by content); on any error the installed
+    list stays as it was. Running servers pick it up within a few seconds."""
+    if not _NAME.match(name):
+        raise InvalidPrefixList(f"{name!r} is not a list name (lower-case letters, digits and dashes)")
+    if source.startswith(("http://", "https://")):
+        text = _download(source, transport=transport)
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidPrefixList(f"cannot read {source}: {exc}") from None
+    prefixes = parse_prefix_list(text, origin=source)
+    suffix = ".json" if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) else ".txt"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for other in SUFFIXES:
+        if other != suffix:
+            (directory / f"{name}{other}").unlink(missing_ok=True)
+    tmp = directory / f".{name}{suffix}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(directory / f"{name}{suffix}")
+    return prefixes

@@ -141,11 +141,14 @@ def get_asset(db: DbDep, user: ApiUserDep, asset_id: str) -> AssetPublic:
     return AssetPublic.of(asset, handle=owner.handle)
 
 
-@router.patch("/{asset_id}", summary="Edit an asset's title, publication data, tags and collections")
+@router.patch("/{asset_id}", summary="Edit an asset: title, publication data, tags, collections, access")
 def update_asset(db: DbDep, user: ApiUserDep, asset_id: str, changes: AssetUpdate) -> AssetPublic:
     asset, owner = owned_asset(db, user, asset_id)
     fields = changes.model_dump(exclude_unset=True)
+    access = fields.pop("access", None)
     catalog.update_asset(db, asset=asset, **fields)
+    if access is not None:
+        catalog.set_access(db, asset=asset, access=access)
     return AssetPublic.of(asset, handle=owner.handle)
 
 

@@ -319,6 +319,13 @@ def edit_asset(
     return _saved(asset.id)
 
 
+@router.post("/assets/{asset_id}/access")
+def change_access(db: DbDep, user: UserDep, asset_id: str, access: Annotated[str, Form()]) -> Response:
+    asset, _ = owned_asset(db, user, asset_id)
+    catalog.set_access(db, asset=asset, access=access)
+    return _saved(asset.id)
+
+
 @router.post("/assets/{asset_id}/delete")
 def delete(db: DbDep, user: UserDep, asset_id: str) -> Response:
     asset, _ = owned_asset(db, user, asset_id)

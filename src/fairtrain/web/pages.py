@@ -14,6 +14,7 @@ from fairtrain.accounts import avatars, service
 from fairtrain.accounts.errors import InvalidCredentials, LoginThrottled, UnknownCreator
 from fairtrain.accounts.models import Role, User
 from fairtrain.accounts.tokens import create_api_token, list_api_tokens, revoke_api_token
+from fairtrain.catalog.service import published_works
 from fairtrain.errors import FairtrainError, NotFound
 from fairtrain.rights.service import creator_signals
 from fairtrain.rights.signals import html_tags, response_headers
@@ -275,6 +276,7 @@ def creator_page(
             "policy_tags": html_tags(site, own),
             "policy": own.policy,
             "tiers": public_tiers(db, creator),
+            "works": published_works(db, creator=creator),
         },
     )
     response.headers.update(response_headers(site, own))  # the same terms, machine-readable
