@@ -4,6 +4,7 @@ every answer is metered — the STANDARDS §1–§5 wire formats checked header 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fairtrain.catalog.store import MediaStore
 from fairtrain.config import Settings
+from fairtrain.gateway.analytics import daily
 from fairtrain.gateway.botauth import KeyDirectory, jwk_thumbprint, sign_request
 from fairtrain.gateway.door import Door
-from fairtrain.gateway.models import TrafficDaily
+from fairtrain.gateway.models import SubscriptionPayment, TrafficDaily
 from fairtrain.gateway.rdns import DNSFailure, FCrDNS
+from fairtrain.gateway.subscriptions import create_tier, record_subscription_payment, subscribe
+from fairtrain.licensing.billing import bill_due
 from fairtrain.licensing.billing_models import CrawlCharge, UsageEvent
 from fairtrain.licensing.clients import revoke_client
 from fairtrain.licensing.models import ApiClient, CrawlerAccount
@@ -351,3 +355,68 @@ def test_oversized_headers_are_refused_cleanly(client: TestClient, site: Site) -
         f"/media/{site.public.id}/full", headers={"Signature-Input": broken, "Signature": "sig1=:AA==:"}
     )
     assert weird.status_code == 400 and weird.headers["crawler-error"] == "InvalidSignature"
+
+
+# --- the whole loop: fans, invoices ----------------------------------------------------------------------
+
+
+def test_a_fan_subscribes_and_sees_what_an_anonymous_visitor_cannot(
+    app: FastAPI, browser: TestClient, site: Site, db: Session, door: Door, settings: Settings
+) -> None:
+    tier = create_tier(db, creator=site.mira, name="Friends", price_micros=5_000_000, currency="USD")
+    subscription = subscribe(db, fan=site.fan, tier=tier)
+    db.commit()
+    full = f"/media/{site.paywalled.id}/full"
+    with TestClient(app, headers={"User-Agent": BROWSER}, client=("198.51.100.30", 1)) as fan:
+        assert log_in(fan, "fan@example.com").status_code == 303
+        assert fan.get(full).status_code == 403  # subscribed, not yet paid
+        payment = db.scalars(
+            select(SubscriptionPayment).where(SubscriptionPayment.subscription_id == subscription.id)
+        ).one()
+        record_subscription_payment(
+            db,
+            reference_or_id=payment.reference,
+            amount=500,
+            currency="USD",
+            external_id="bank-1",
+            fee_bp=settings.platform_fee_bp,
+        )
+        db.commit()
+        door.fans.clear()
+        seen = fan.get(full)
+        assert seen.status_code == 200 and seen.content[:2] == b"\xff\xd8"
+        assert fan.get(full, headers={"Range": "bytes=0-9"}).status_code == 206
+        page = fan.get(f"/@mira/works/{site.paywalled.id}")
+        assert f'src="{full}"' in page.text
+    # Not by any URL for the anonymous visitor: full, original, ranges, conditional, HEAD.
+    for path in (full, f"/media/{site.paywalled.id}/original"):
+        for headers in ({}, {"Range": "bytes=0-9"}, {"If-None-Match": seen.headers["etag"]}):
+            assert browser.get(path, headers=headers).status_code in (403, 404)
+            assert browser.head(path, headers=headers).status_code in (403, 404)
+    assert f'src="{full}"' not in browser.get(f"/@mira/works/{site.paywalled.id}").text
+
+
+def test_charges_go_on_next_months_invoice_and_show_in_analytics(
+    gptbot: TestClient, site: Site, db: Session, door: Door
+) -> None:
+    price_crawls(db, site.mira, 10_000)
+    db.add(CrawlerAccount(org_id=site.org.id, agent="gptbot"))
+    db.commit()
+    door.works.clear()
+    for _ in range(3):
+        reply = gptbot.get(f"/media/{site.public.id}/full", headers={"crawler-max-price": "USD 0.01"})
+        assert reply.status_code == 200
+    door.meter.flush()
+    today = datetime.now(UTC).date()
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=2)
+    invoices = bill_due(db, today=next_month)
+    db.commit()
+    crawl = [i for i in invoices if i.source_type == "crawl"]
+    assert len(crawl) == 1 and crawl[0].licensee_org_id == site.org.id
+    assert crawl[0].currency == "USD" and crawl[0].total == 3  # 3 × 0.01 USD = 3 cents
+    db.expire_all()
+    assert all(c.invoice_id == crawl[0].id for c in db.scalars(select(CrawlCharge)))
+    # The analytics saw the same three charges.
+    rows = daily(db, creator_id=site.mira.id, since=today, until=today, by="crawler")
+    gpt = [r for r in rows if r.group == "GPTBot"]
+    assert sum(r.charged for r in gpt) == 3 and sum(r.revenue.get("USD", 0) for r in gpt) == 30_000
