@@ -26,6 +26,8 @@ from fairtrain.licensing.billing import bill_due
 from fairtrain.licensing.billing_models import CrawlCharge, UsageEvent
 from fairtrain.licensing.clients import revoke_client
 from fairtrain.licensing.models import ApiClient, CrawlerAccount
+from fairtrain.licensing.olp import signing_keyring
+from fairtrain.licensing.tokens import sign_license_token
 from tests.gateway.site import (
     GPTBOT_IP,
     GPTBOT_UA,
@@ -420,3 +422,56 @@ def test_charges_go_on_next_months_invoice_and_show_in_analytics(
     rows = daily(db, creator_id=site.mira.id, since=today, until=today, by="crawler")
     gpt = [r for r in rows if r.group == "GPTBot"]
     assert sum(r.charged for r in gpt) == 3 and sum(r.revenue.get("USD", 0) for r in gpt) == 30_000
+
+
+def test_expired_and_wrong_audience_tokens_are_401(
+    client: TestClient, site: Site, settings: Settings, door: Door, db: Session
+) -> None:
+    token = licence_token(client, site)
+    path = f"/media/{site.public.id}/full"
+    real_clock = door.clock
+    door.clock = lambda: real_clock() + timedelta(hours=2)
+    expired = client.get(path, headers={"Authorization": f"License {token}"})
+    assert expired.status_code == 401 and "expired" in expired.headers["www-authenticate"]
+    door.clock = real_clock
+    now = datetime.now(UTC)
+    elsewhere, _ = sign_license_token(
+        signing_keyring(settings).signing_key(),
+        issuer="https://other.example/rsl",
+        audience="https://other.example",
+        client_id=site.client_id,
+        org_id=site.org.id,
+        deal_id=site.deal.id,
+        scope="/@mira/*",
+        usages=("ai-train",),
+        generation=1,
+        now=now,
+        expires_at=now + timedelta(minutes=10),
+    )
+    wrong = client.get(path, headers={"Authorization": f"License {elsewhere}"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith(
+        'License error="invalid_token"'
+    )
+    assert _count(db, UsageEvent) == 0
+
+
+class _ForeignDNS:
+    """DNS that answers: the address's PTR name is not Google's."""
+
+    def reverse(self, address: str) -> list[str]:
+        return ["scraper.example.net"]
+
+    def forward(self, host: str) -> list[str]:
+        return ["66.249.66.1"]
+
+
+def test_spoofed_googlebot_is_a_disguised_bot_held_to_the_strictest_use(
+    app: FastAPI, site: Site, door: Door
+) -> None:
+    door.resolver = FCrDNS(_ForeignDNS())
+    ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    with TestClient(app, headers={"User-Agent": ua}, client=("66.249.66.1", 1)) as fake:
+        # Search is allowed on @mira's work, but this is not Googlebot: it gets what an AI scraper gets.
+        reply = fake.get(f"/media/{site.public.id}/full")
+        assert reply.status_code == 403 and reply.headers["crawler-error"] == "CrawlerForbidden"
+        assert "scraper.example.net" in reply.json()["detail"]

@@ -381,7 +381,10 @@ class Door:
     def _crawler(
         self, asking: Asking, work: Work, cls: ClientClass, identity: Identity, agent: str | None
     ) -> Verdict:
-        usage = PURPOSE_USAGE.get(identity.purpose or "unknown", "ai-train")
+        # A crawler caught lying about its name is a disguised bot: held to the strictest use, not the
+        # (search) purpose of the crawler it pretends to be. One that cannot be checked keeps its claim.
+        purpose = identity.purpose if cls in ("verified-crawler", "unverified-crawler") else "unknown"
+        usage = PURPOSE_USAGE.get(purpose or "unknown", "ai-train")
         decision = work.policy[usage]
         headers = asking.headers
         try:
