@@ -198,6 +198,23 @@ class Door:
         with self.sessions() as session:
             return self.fans.put(user_id, entitlements(session, user_id, now=self.clock()))
 
+    def sees_full(self, work: Work, viewer: Viewer | None) -> bool:
+        """Whether a person (None: anonymous) may see ``work`` in full: public works, the owner and
+        operators, and fans whose subscription unlocks it (all the creator's works, or one of its
+        collections). May read the database (cached)."""
+        if work.access == "public":
+            return True
+        if viewer is None:
+            return False
+        if viewer.is_operator or viewer.creator_id == work.creator_id:
+            return True
+        if work.access != "subscribers":
+            return False
+        entitlement = self.entitlements(viewer.id).get(work.creator_id)
+        return entitlement is not None and (
+            entitlement.all_works or not entitlement.collection_ids.isdisjoint(work.collection_ids)
+        )
+
     def _token_state(self, token: LicenseToken) -> _TokenState:
         key = (token.client_id, token.deal_id, token.generation)
         cached = self.tokens.get(key)
@@ -317,7 +334,7 @@ class Door:
 
         if cls in ("verified-crawler", "claimed-crawler", "unverified-crawler", "suspected-scraper"):
             return self._crawler(asking, work, cls, identity, agent)
-        return self._human(asking, work, cls, viewer, identity, owner)
+        return self._human(asking, work, cls, viewer, identity)
 
     async def _identify(self, asking: Asking) -> tuple[Identity, str | None, BotAuthReason | None]:
         headers = asking.headers
@@ -342,9 +359,10 @@ class Door:
                 user_agent, asking.ip, registry=registry, prefixes=prefixes, resolver=resolver, botauth=host
             )
 
-        if agent is None and registry.match(user_agent) is None:
+        claimed = registry.match(user_agent) if agent is None else None
+        if agent is not None or claimed is None or not claimed.rdns_suffixes or resolver is None:
             return check(), agent, problem
-        # A named crawler may need a reverse-DNS lookup: off the event loop.
+        # A crawler verified by reverse DNS may need a lookup (cached, but not always): off the event loop.
         identity = await anyio.to_thread.run_sync(check)
         return identity, agent, problem
 
@@ -487,16 +505,9 @@ class Door:
         cls: ClientClass,
         viewer: Viewer | None,
         identity: Identity,
-        owner: bool,
     ) -> Verdict:
-        if asking.variant != "full" or work.access == "public" or owner:
+        if asking.variant != "full" or self.sees_full(work, viewer):
             return Verdict(200, cls, "served", viewer=viewer, identity=identity)
-        if viewer is not None:
-            entitlement = self.entitlements(viewer.id).get(work.creator_id)
-            if entitlement is not None and (
-                entitlement.all_works or not entitlement.collection_ids.isdisjoint(work.collection_ids)
-            ):
-                return Verdict(200, cls, "served", viewer=viewer, identity=identity)
         return Verdict(
             403,
             cls,

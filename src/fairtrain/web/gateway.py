@@ -130,23 +130,16 @@ async def work_page(request: Request, handle: str, asset_id: str) -> Response:
     verdict = await door.admit(_asking(request, "page"), work)
     if not verdict.served:
         return _refusal(request, verdict, work)
-    full_verdict_open = work.access == "public" or verdict.client_class == "licensed-client"
     viewer = verdict.viewer
-    if not full_verdict_open and viewer is not None:
-        owner = viewer.is_operator or viewer.creator_id == work.creator_id
-        entitlement = None if owner else await anyio.to_thread.run_sync(door.entitlements, viewer.id)
-        found = entitlement.get(work.creator_id) if entitlement is not None else None
-        full_verdict_open = owner or (
-            found is not None
-            and (found.all_works or not found.collection_ids.isdisjoint(work.collection_ids))
-        )
+    licensed = verdict.client_class == "licensed-client"
+    can_see_full = licensed or await anyio.to_thread.run_sync(door.sees_full, work, viewer)
     settings: Settings = request.app.state.settings
     response = render(
         request,
         "work.html",
         {
             "work": work,
-            "can_see_full": full_verdict_open,
+            "can_see_full": can_see_full,
             "is_owner": viewer is not None and viewer.creator_id == work.creator_id,
             "policy_tags": work.html_tags,
             "base_url": settings.base_url,
