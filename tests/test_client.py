@@ -6,6 +6,7 @@ usage reports."""
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import FastAPI
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +36,7 @@ from fairtrain.client import (
     ReportRejected,
     TokenRefused,
     Unavailable,
+    key_directory,
     license_request,
     parse_rsl,
     robots_licenses,
@@ -294,8 +296,11 @@ def test_pay_per_crawl_within_max_price_for_a_crawler_verified_by_its_addresses(
 def test_web_bot_auth_signed_crawler_pays(live: Live, db: Session) -> None:
     site = live.site
     key = Ed25519PrivateKey.generate()
-    # The crawler's key directory is pinned in the door: no network fetch of crawler.example.
-    live.door.directory = KeyDirectory(pinned={jwk_thumbprint(key.public_key()): key.public_key()})
+    # What crawler.example serves as its key directory; the door is given it pinned (no network here).
+    [jwk] = key_directory(key.public_key())["keys"]
+    assert jwk["kid"] == jwk_thumbprint(key.public_key()) and (jwk["kty"], jwk["crv"]) == ("OKP", "Ed25519")
+    raw = base64.urlsafe_b64decode(jwk["x"] + "=")
+    live.door.directory = KeyDirectory(pinned={jwk["kid"]: Ed25519PublicKey.from_public_bytes(raw)})
     price_crawls(db, site.mira, 25_000)
     db.add(CrawlerAccount(org_id=site.org.id, agent="https://crawler.example"))
     db.commit()

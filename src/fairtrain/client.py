@@ -39,11 +39,12 @@ from typing import Any, Self
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 
 from fairtrain import __version__
-from fairtrain.gateway.botauth import sign_request
+from fairtrain.gateway.botauth import jwk_thumbprint, sign_request
 
 __all__ = [
     "RSL_NAMESPACE",
@@ -65,6 +66,7 @@ __all__ = [
     "TokenRefused",
     "Unavailable",
     "UsageReport",
+    "key_directory",
     "license_request",
     "parse_rsl",
     "robots_licenses",
@@ -367,6 +369,24 @@ def license_request(usages: Iterable[str] = ("ai-train",), *, user_types: Iterab
     if users:
         etree.SubElement(root, f"{_NS}permits", type="user").text = users
     return etree.tostring(root, encoding="unicode")
+
+
+def key_directory(*keys: Ed25519PublicKey) -> dict[str, list[dict[str, str]]]:
+    """The Web Bot Auth key directory to serve at ``<agent>/.well-known/http-message-signatures-directory``
+    (``Content-Type: application/http-message-signatures-directory+json``): a JWKS of the public keys."""
+    return {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": base64.urlsafe_b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+                .rstrip(b"=")
+                .decode(),
+                "kid": jwk_thumbprint(key),
+            }
+            for key in keys
+        ]
+    }
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
