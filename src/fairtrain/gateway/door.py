@@ -514,7 +514,12 @@ class Door:
             "refused",
             f"the full-size work is for @{work.handle}'s subscribers",
             "subscribers_only",
-            {"Link": f'<{self.base_url}/@{work.handle}>; rel="payment"', **_NO_STORE},
+            {
+                # How to pay as a fan, and (every refusal carries a way to buy) how to license it.
+                "Link": f'<{work.license_url}>; rel="license"; type="application/rsl+xml", '
+                f'<{self.base_url}/@{work.handle}>; rel="payment"',
+                **_NO_STORE,
+            },
             viewer=viewer,
             identity=identity,
         )
