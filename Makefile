@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench docs install chromium system-libs clean
+.PHONY: run test lint bench docs install chromium system-libs wrk clean
 
 install: $(STAMP)
 
@@ -47,9 +47,17 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# The gateway benchmark loads servers with Debian's wrk; install it when it is missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk for the gateway benchmark"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null \
+	  || echo "could not install wrk: the gateway benchmark will be skipped"; }
+
 # The watermark benchmark's baseline, blind-watermark, is installed without its dependencies: it needs only
 # numpy, OpenCV and PyWavelets, which fairtrain has, and with them it would pull the non-headless OpenCV.
-bench: install
+bench: install wrk
 	@$(BIN)/python -m pip show --quiet blind-watermark >/dev/null 2>&1 || \
 	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps blind-watermark==0.4.4 || \
 	  echo "could not install blind-watermark: the watermark benchmark runs without its baseline"

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 __all__ = ["BENCHMARKS", "main"]
 
 # Each module has a ``main() -> None`` that runs its measurements and prints them.
-BENCHMARKS = ("http_shell", "scan", "watermark", "analytics")
+BENCHMARKS = ("http_shell", "scan", "watermark", "gateway", "analytics")
 
 
 def _installed(name: str) -> str:
