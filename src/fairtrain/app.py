@@ -79,7 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates = make_templates()
     app.state.door = door = build_door(settings, engine, app.state.sessionmaker)
 
-    # Added innermost first: the session wraps the size limit, so a 413 page still knows the session.
+    # Added innermost first: the works' files are answered ahead of the router (the hot path), inside the
+    # size limit, session and security headers; the session wraps the size limit, so a 413 page still knows
+    # the session.
+    app.add_middleware(gateway.MediaRoute)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -18,12 +18,14 @@ before the decision: ETag, Range and HEAD are answered only for clients allowed 
 
 from __future__ import annotations
 
+import itertools
 import logging
-import uuid
+import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -36,7 +38,7 @@ from fairtrain.config import Settings
 from fairtrain.gateway.analytics import Hit, RobotsRules, record_hits, site_robots_rules
 from fairtrain.gateway.botauth import BotAuthReason, KeyDirectory, NonceCache, verify_request
 from fairtrain.gateway.classes import ClientClass, Outcome, crawler_class
-from fairtrain.gateway.identity import Identity, identify
+from fairtrain.gateway.identity import Identity, identify, match_crawler
 from fairtrain.gateway.meter import ChargeDraft, Meter, MeterUnavailable
 from fairtrain.gateway.prefixes import PREFIX_DIR, PrefixDirectory, PrefixLists
 from fairtrain.gateway.pricing import PriceError, format_price, parse_offer
@@ -56,6 +58,11 @@ __all__ = ["PREFIX_DIR", "PURPOSE_USAGE", "Asking", "Door", "Variant", "Verdict"
 
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Request ids for metered records: unique per process (random prefix) and cheap (no system call each).
+_REQUEST_PREFIX = secrets.token_hex(8)
+_REQUEST_COUNTER = itertools.count()
 
 Variant = Literal["page", "preview", "full", "original"]
 
@@ -259,7 +266,9 @@ class Door:
         """Classify the request and decide; a served verdict carries the file (pages: none)."""
         verdict = await self._decide(asking, work)
         if verdict.served and asking.variant != "page" and verdict.file is None:
-            verdict.file = await anyio.to_thread.run_sync(self._file, work, asking.variant)
+            verdict.file = self.files.cached(work.id, asking.variant)
+            if verdict.file is None:
+                verdict.file = await anyio.to_thread.run_sync(self._file, work, asking.variant)
             if verdict.file is None:
                 verdict = Verdict(
                     404,
@@ -359,7 +368,7 @@ class Door:
                 user_agent, asking.ip, registry=registry, prefixes=prefixes, resolver=resolver, botauth=host
             )
 
-        claimed = registry.match(user_agent) if agent is None else None
+        claimed = match_crawler(registry, user_agent) if agent is None else None
         if agent is not None or claimed is None or not claimed.rdns_suffixes or resolver is None:
             return check(), agent, problem
         # A crawler verified by reverse DNS may need a lookup (cached, but not always): off the event loop.
@@ -375,7 +384,9 @@ class Door:
         except InvalidLicenseToken as exc:
             return self._cap(401, work, cls, "invalid_token", str(exc))
         try:
-            state = await anyio.to_thread.run_sync(self._token_state, token)
+            state = self.tokens.get((token.client_id, token.deal_id, token.generation))
+            if state is None:
+                state = await anyio.to_thread.run_sync(self._token_state, token)
         except Exception as exc:  # the licence database is down: RSL CAP says 503, try again
             log.warning("licence check failed: %s", exc)
             return Verdict(
@@ -589,7 +600,7 @@ class Door:
     async def _meter(self, asking: Asking, work: Work, verdict: Verdict) -> bool:
         now = self.clock()
         size = verdict.file.size if verdict.file is not None else 0
-        request_id = uuid.uuid4().hex
+        request_id = f"{_REQUEST_PREFIX}{next(_REQUEST_COUNTER):x}"
         record: UsageEventDraft | ChargeDraft
         if verdict.token is not None:
             token = verdict.token
@@ -655,6 +666,26 @@ def verdict_headers(verdict: Verdict) -> Mapping[str, str]:
     return {k: v for k, v in verdict.headers.items() if not k.startswith("_")}
 
 
+class Rechecked(Generic[T]):
+    """A provider whose answer is reused for ``interval`` seconds: the keyring and the crawler registry
+    look at their files on every call, which is a system call on the event loop per request otherwise.
+    A rotated key or a new crawler list is seen within the interval."""
+
+    def __init__(self, provider: Callable[[], T], *, interval: float = 1.0) -> None:
+        self._provider = provider
+        self.interval = interval
+        self._value: T | None = None
+        self._until = float("-inf")
+
+    def __call__(self) -> T:
+        now = time.monotonic()
+        value = self._value
+        if value is None or now >= self._until:
+            value = self._value = self._provider()
+            self._until = now + self.interval
+        return value
+
+
 def _host(agent: str) -> str | None:
     try:
         return urlsplit(agent if "://" in agent else f"https://{agent}").hostname
@@ -666,6 +697,7 @@ def build_door(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
     """The application's door, with its meter (a writer thread, started on first use; ``meter.close()`` at
     shutdown), the crawler registry and prefix lists from the data directory, and the licence keys."""
     keyring: list[SigningKeyring] = []
+    recheck = min(1.0, settings.gateway_cache_seconds)
 
     def keys() -> VerificationKeys:
         # Loaded on first use (a fresh installation makes its first key then), then reused.
@@ -686,10 +718,10 @@ def build_door(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
         sessions=sessions,
         files=files,
         meter=Meter(engine, write_hits=record_hits, flush_seconds=settings.meter_flush_seconds),
-        registry=lambda: CrawlerRegistry.current(settings.data_dir),
+        registry=Rechecked(lambda: CrawlerRegistry.current(settings.data_dir), interval=recheck),
         prefixes=PrefixDirectory(settings.data_dir / PREFIX_DIR),
         resolver=FCrDNS(SystemResolver()) if settings.gateway_reverse_dns else None,
         directory=KeyDirectory(),
         nonces=NonceCache(),
-        keys=keys,
+        keys=Rechecked(keys, interval=recheck),
     )

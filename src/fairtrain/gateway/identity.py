@@ -32,7 +32,7 @@ from fairtrain.gateway.prefixes import PrefixLists
 from fairtrain.gateway.rdns import FCrDNS
 from fairtrain.rights.crawlers import Crawler, CrawlerRegistry, Purpose
 
-__all__ = ["MATCH_CACHE_SIZE", "Identity", "IdentityKind", "Method", "identify"]
+__all__ = ["MATCH_CACHE_SIZE", "Identity", "IdentityKind", "Method", "identify", "match_crawler"]
 
 IdentityKind = Literal["verified-crawler", "claimed-crawler", "unknown-crawler-unverifiable", "not-a-crawler"]
 Method = Literal["webbotauth", "ip-prefix", "rdns"]
@@ -67,6 +67,11 @@ def _match(registry: CrawlerRegistry, user_agent: str) -> Crawler | None:
     # built-in list; real traffic repeats a few thousand User-Agent strings, so remember the answers. The key
     # holds the registry itself (hashed by identity): a reloaded registry starts afresh.
     return registry.match(user_agent)
+
+
+def match_crawler(registry: CrawlerRegistry, user_agent: str) -> Crawler | None:
+    """The registered crawler a User-Agent names (memoised per registry and header value)."""
+    return _match(registry, user_agent) if user_agent else None
 
 
 _NOT_A_CRAWLER = Identity("not-a-crawler", reason="the user agent names no registered crawler")

@@ -31,9 +31,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from fairtrain.db.base import utcnow
 from fairtrain.licensing.billing import UsageEventDraft, record_usage_events
 from fairtrain.licensing.billing_models import CrawlCharge
 
@@ -220,8 +221,7 @@ class Meter:
                 if usage:
                     record_usage_events(session, usage)
                 if charges:
-                    session.add_all(CrawlCharge(**_fields(charge)) for charge in charges)
-                    session.flush()
+                    session.execute(insert(CrawlCharge), [_fields(charge) for charge in charges])
         except Exception as exc:
             log.exception("metering: a batch of %d records could not be committed", len(batch))
             error = MeterUnavailable(f"metering is unavailable: {type(exc).__name__}")
@@ -250,7 +250,9 @@ class Meter:
 
 
 def _fields(charge: ChargeDraft) -> dict[str, Any]:
-    return {name: getattr(charge, name) for name in ChargeDraft.__slots__}
+    fields = {name: getattr(charge, name) for name in ChargeDraft.__slots__}
+    fields["created_at"] = utcnow()
+    return fields
 
 
 def _with_full_sync(engine: Engine) -> Engine:

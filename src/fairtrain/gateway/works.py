@@ -16,6 +16,7 @@ Facts about a work (access level, collections, policy, signal headers) are read 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -161,6 +162,8 @@ class ServedFile:
     media_type: str
     etag: str  # the content's SHA-256 (previews: the derivative's and the preview size)
     size: int
+    # Taken once: the files are content-addressed and never change, so serving needs no stat per request.
+    stat: os.stat_result | None = None
 
 
 class WorkFiles:
@@ -182,6 +185,10 @@ class WorkFiles:
         self._files: TTLCache[tuple[str, str], ServedFile] = TTLCache(ttl)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+
+    def cached(self, asset_id: str, variant: str) -> ServedFile | None:
+        """The file already found for a work and variant (no disk or database access), or None."""
+        return self._files.get((asset_id, variant))
 
     def _lock(self, asset_id: str) -> threading.Lock:
         with self._locks_lock:
@@ -247,8 +254,14 @@ class WorkFiles:
         return self._remember(work.id, "preview", served)
 
     def _remember(self, asset_id: str, variant: str, served: ServedFile | None) -> ServedFile | None:
-        if served is not None:
-            self._files.put((asset_id, variant), served)
+        if served is None:
+            return None
+        try:
+            stat = served.path.stat()
+        except OSError:
+            return None  # gone from the store: not servable, and not remembered
+        served = ServedFile(served.path, served.media_type, served.etag, stat.st_size, stat)
+        self._files.put((asset_id, variant), served)
         return served
 
 

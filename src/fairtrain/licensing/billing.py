@@ -35,7 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fairtrain.accounts.models import CreatorProfile, LicenseeMember, Role, User
@@ -650,7 +650,8 @@ class UsageEventDraft:
 
 def record_usage_events(session: Session, events: Sequence[UsageEventDraft]) -> int:
     """Append metered usage (the gateway's batches); billed when the period's invoice is issued."""
-    rows = []
+    now = utcnow()
+    rows: list[dict[str, object]] = []
     for event in events:
         UsageKind(event.kind)  # ValueError for an unknown kind: a programming error
         if event.occurred_at.tzinfo is None:
@@ -663,20 +664,22 @@ def record_usage_events(session: Session, events: Sequence[UsageEventDraft]) -> 
         if event.price_micros is not None and event.price_micros < 0:
             raise InvalidInput("a usage event's price cannot be negative")
         rows.append(
-            UsageEvent(
-                deal_id=event.deal_id,
-                client_id=event.client_id,
-                asset_id=event.asset_id,
-                kind=event.kind,
-                quantity=event.quantity,
-                bytes=event.bytes,
-                price_micros=event.price_micros,
-                occurred_at=event.occurred_at,
-                request_id=event.request_id,
-            )
+            {
+                "deal_id": event.deal_id,
+                "client_id": event.client_id,
+                "asset_id": event.asset_id,
+                "kind": event.kind,
+                "quantity": event.quantity,
+                "bytes": event.bytes,
+                "price_micros": event.price_micros,
+                "occurred_at": event.occurred_at,
+                "request_id": event.request_id,
+                "created_at": now,
+            }
         )
-    session.add_all(rows)
-    session.flush()
+    if rows:
+        # One multi-row INSERT, not one unit-of-work object per event: the gateway appends thousands a second.
+        session.execute(insert(UsageEvent), rows)
     return len(rows)
 
 

@@ -1,4 +1,5 @@
-"""Serving works through the door: ``/media/{id}/{preview|full|original}`` and ``/@{handle}/works/{id}``.
+"""Serving works through the door: ``/media/{id}/{preview|full|original}`` (``MediaRoute``, ahead of the
+router) and ``/@{handle}/works/{id}``.
 
 The route only translates: the door (``gateway.door``) decides, and this turns its verdict into a response.
 Served files get a strong ETag (the content's SHA-256), Range and HEAD support (Starlette's FileResponse),
@@ -14,6 +15,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fairtrain.config import Settings
 from fairtrain.gateway.door import Asking, Door, Variant, Verdict
@@ -21,11 +23,12 @@ from fairtrain.gateway.works import Work
 from fairtrain.web.security import session_user_claims
 from fairtrain.web.templating import render
 
-__all__ = ["VARIANTS", "router"]
+__all__ = ["MEDIA_PREFIX", "VARIANTS", "MediaRoute", "router"]
 
 router = APIRouter(include_in_schema=False)
 
 VARIANTS: tuple[Variant, ...] = ("preview", "full", "original")
+MEDIA_PREFIX = "/media/"
 _PRIVATE_CACHE = "private, max-age=300"
 _VARY = "Authorization, Cookie, User-Agent, Signature, Signature-Input"
 
@@ -100,24 +103,52 @@ def _not_modified(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-@router.api_route("/media/{asset_id}/{variant}", methods=["GET", "HEAD"])
-async def media(request: Request, asset_id: str, variant: str) -> Response:
+_NOT_FOUND = {"detail": "no such work", "code": "not_found"}
+
+
+async def media_response(request: Request, asset_id: str, variant: str) -> Response:
+    """The answer to ``GET``/``HEAD /media/{asset_id}/{variant}``."""
     door = door_of(request)
     if variant not in VARIANTS:
-        return JSONResponse({"detail": "no such file", "code": "not_found"}, status_code=404)
+        return JSONResponse(_NOT_FOUND, status_code=404)
     work = await _work(door, asset_id)
     if work is None:
-        return JSONResponse({"detail": "no such work", "code": "not_found"}, status_code=404)
+        return JSONResponse(_NOT_FOUND, status_code=404)
     verdict = await door.admit(_asking(request, variant), work)
     if not verdict.served or verdict.file is None:
         return _refusal(request, verdict, work)
     served = verdict.file
     etag = f'"{served.etag}"'
     headers = _headers(verdict, work)
-    headers.update({"ETag": etag, "Cache-Control": _PRIVATE_CACHE, "X-Content-Type-Options": "nosniff"})
+    headers.update({"ETag": etag, "Cache-Control": _PRIVATE_CACHE})
     if verdict.conditional and _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
-    return FileResponse(served.path, media_type=served.media_type, headers=headers)
+    return FileResponse(served.path, media_type=served.media_type, headers=headers, stat_result=served.stat)
+
+
+class MediaRoute:
+    """ASGI middleware answering ``/media/{id}/{variant}`` before the application's router.
+
+    The files are the hot path (a crawler or a fan fetches thousands); matching them against every route
+    of the application and running FastAPI's dependency machinery cost more than the door itself. The
+    session, size-limit and security-header middleware still wrap it; anything else passes through.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(MEDIA_PREFIX) or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        parts = path[len(MEDIA_PREFIX) :].split("/")
+        request = Request(scope, receive)
+        if len(parts) != 2 or not all(parts):
+            response: Response = JSONResponse(_NOT_FOUND, status_code=404)
+        else:
+            response = await media_response(request, parts[0], parts[1])
+        await response(scope, receive, send)
 
 
 @router.get("/@{handle}/works/{asset_id}")
