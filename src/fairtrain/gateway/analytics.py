@@ -17,7 +17,7 @@ import functools
 import hashlib
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any, Literal, get_args
@@ -45,11 +45,13 @@ __all__ = [
     "Hit",
     "PathRow",
     "RobotsRules",
+    "Tally",
     "ViolationRow",
     "daily",
     "groups",
     "normalize_path",
     "record_hits",
+    "record_tally",
     "robots_rules_for",
     "rows_csv",
     "site_robots_rules",
@@ -120,18 +122,34 @@ def _day(at: datetime) -> date:
     return at.astimezone(UTC).date()
 
 
-def _aggregate(
-    hits: Iterable[Hit],
-) -> tuple[dict[tuple[Any, ...], dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
-    traffic: dict[tuple[Any, ...], dict[str, Any]] = {}
-    paths: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for hit in hits:
+class Tally:
+    """Hits added up as they come, keyed like the two tables: what a flush writes is one row per key, not
+    one per request (the gateway's meter keeps one per worker and adds every request to it).
+
+    ``max_paths`` bounds the distinct paths kept between flushes (a scraper walking random URLs must not
+    grow it without end); beyond it, hits still count in the traffic table, and ``paths_dropped`` says how
+    many were left out of the per-path counts."""
+
+    __slots__ = ("hits", "max_paths", "paths", "paths_dropped", "traffic")
+
+    def __init__(self, *, max_paths: int = 50_000) -> None:
+        self.traffic: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.paths: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.max_paths = max_paths
+        self.paths_dropped = 0
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return self.hits
+
+    def add(self, hit: Hit) -> None:
+        self.hits += 1
         day = _day(hit.at)
         currency = hit.currency if hit.revenue_micros else ""
         key = (day, hit.source, hit.creator_id, hit.crawler, hit.client_class, currency)
-        row = traffic.get(key)
+        row = self.traffic.get(key)
         if row is None:
-            row = traffic[key] = dict.fromkeys(_TRAFFIC_COUNTERS, 0)
+            row = self.traffic[key] = dict.fromkeys(_TRAFFIC_COUNTERS, 0)
             row.update(zip(_TRAFFIC_KEY, key, strict=True), operator=hit.operator, purpose=hit.purpose)
         row["requests"] += 1
         row["bytes"] += hit.bytes
@@ -143,14 +161,16 @@ def _aggregate(
             row["purpose"] = hit.purpose
 
         path_key = (day, hit.source, hit.creator_id, hit.crawler, normalize_path(hit.path))
-        path_row = paths.get(path_key)
+        path_row = self.paths.get(path_key)
         if path_row is None:
-            path_row = paths[path_key] = dict.fromkeys(_PATH_COUNTERS, 0)
+            if len(self.paths) >= self.max_paths:
+                self.paths_dropped += 1
+                return
+            path_row = self.paths[path_key] = dict.fromkeys(_PATH_COUNTERS, 0)
             path_row.update(zip(_PATH_KEY, path_key, strict=True))
         path_row["requests"] += 1
         path_row["bytes"] += hit.bytes
         path_row["violations"] += int(hit.violation)
-    return traffic, paths
 
 
 def _upsert(
@@ -185,9 +205,16 @@ def record_hits(session: Session, hits: Sequence[Hit]) -> None:
     Runs in the caller's transaction; the caller commits. Safe to run from several workers at once: each
     upsert adds to the row another worker may have just written.
     """
-    traffic, paths = _aggregate(hits)
-    _upsert(session, TrafficDaily, _TRAFFIC_KEY, _TRAFFIC_COUNTERS, traffic, ("operator", "purpose"))
-    _upsert(session, PathDaily, _PATH_KEY, _PATH_COUNTERS, paths)
+    tally = Tally(max_paths=len(hits) + 1)
+    for hit in hits:
+        tally.add(hit)
+    record_tally(session, tally)
+
+
+def record_tally(session: Session, tally: Tally) -> None:
+    """Write what a :class:`Tally` added up (in the caller's transaction), like ``record_hits``."""
+    _upsert(session, TrafficDaily, _TRAFFIC_KEY, _TRAFFIC_COUNTERS, tally.traffic, ("operator", "purpose"))
+    _upsert(session, PathDaily, _PATH_KEY, _PATH_COUNTERS, tally.paths)
 
 
 # --- robots.txt ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from starlette.datastructures import Headers
 
 from fairtrain.accounts.models import Role, User
 from fairtrain.config import Settings
-from fairtrain.gateway.analytics import Hit, RobotsRules, record_hits, site_robots_rules
+from fairtrain.gateway.analytics import Hit, RobotsRules, site_robots_rules
 from fairtrain.gateway.botauth import BotAuthReason, KeyDirectory, NonceCache, verify_request
 from fairtrain.gateway.classes import ClientClass, Outcome, crawler_class
 from fairtrain.gateway.identity import Identity, identify, match_crawler
@@ -167,7 +168,9 @@ class Door:
         self.tokens: TTLCache[tuple[str, str, int], _TokenState] = TTLCache(ttl)
         self.accounts: TTLCache[tuple[str, ...], tuple[str, str, int | None] | None] = TTLCache(ttl)
         self.scrapers = ScraperWatch(limit=settings.gateway_scraper_fetches_per_minute)
-        self._robots: TTLCache[str, RobotsRules] = TTLCache(max(ttl, 1.0))
+        self._robots_rules: RobotsRules | None = None
+        self._robots_until = float("-inf")
+        self._robots_building = threading.Lock()
 
     # --- lookups (cached) --------------------------------------------------------------------------
 
@@ -247,18 +250,38 @@ class Door:
         return found
 
     def violates(self, crawler: str, path: str) -> bool:
-        """Whether this site's robots.txt disallows ``path`` to ``crawler`` (rules rebuilt every few seconds,
-        so a policy change is seen)."""
-        rules = self._robots.get("site")
-        if rules is None:
-            try:
-                with self.sessions() as session:
-                    rules = site_robots_rules(session, base_url=self.base_url, registry=self.registry())
-            except Exception:  # analytics must never fail a request
-                log.exception("robots.txt rules could not be built")
-                return False
-            self._robots.put("site", rules)
-        return rules.disallows(crawler, path)
+        """Whether this site's robots.txt disallows ``path`` to ``crawler``.
+
+        The rules are rebuilt every few seconds, so a policy change is seen; the rebuild (a query, rendering
+        robots.txt, parsing it) runs on a thread of its own while requests go on with the previous rules,
+        never on the event loop."""
+        rules, stale = self._robots_rules, time.monotonic() >= self._robots_until
+        if stale and not self._robots_building.locked():
+            if rules is None:
+                self._rebuild_robots()  # the very first time only
+                rules = self._robots_rules
+            else:
+                threading.Thread(target=self._rebuild_robots, name="fairtrain-robots", daemon=True).start()
+        return rules.disallows(crawler, path) if rules is not None else False
+
+    def _rebuild_robots(self) -> None:
+        if not self._robots_building.acquire(blocking=False):
+            return
+        try:
+            with self.sessions() as session:
+                self._robots_rules = site_robots_rules(
+                    session, base_url=self.base_url, registry=self.registry()
+                )
+        except Exception:  # analytics must never fail a request
+            log.exception("robots.txt rules could not be built")
+        finally:
+            self._robots_until = time.monotonic() + max(self.works.ttl, 1.0)
+            self._robots_building.release()
+
+    async def _prefetch(self, fetch: Callable[[], object]) -> None:
+        """Run a lookup that may query the database on a worker thread, so the decision that follows finds
+        it cached and never blocks the event loop."""
+        await anyio.to_thread.run_sync(fetch)
 
     # --- the decision ------------------------------------------------------------------------------
 
@@ -310,7 +333,14 @@ class Door:
 
         identity, agent, signature_problem = await self._identify(asking)
         cls = crawler_class(identity)
-        viewer = self.viewer(asking.session_user) if cls is None else None
+        viewer = None
+        if cls is None and asking.session_user is not None:
+            viewer = self.viewers.get(asking.session_user)
+            if viewer is None:
+                viewer = await anyio.to_thread.run_sync(self.viewer, asking.session_user)
+            wants_paywalled = asking.variant == "full" and work.access == "subscribers"
+            if viewer is not None and wants_paywalled and self.fans.get(viewer.id) is None:
+                await self._prefetch(lambda: self.entitlements(viewer.id))
         if signature_problem is not None:
             if signature_problem in _TRANSIENT_BOTAUTH:
                 return self._unavailable(work, identity, "the crawler's key directory could not be reached")
@@ -342,6 +372,12 @@ class Door:
             return self._not_found(work, cls, identity)
 
         if cls in ("verified-crawler", "claimed-crawler", "unverified-crawler", "suspected-scraper"):
+            if cls == "verified-crawler" and (
+                "crawler-exact-price" in headers or "crawler-max-price" in headers
+            ):
+                agents = tuple(request_agents(signature_agent=agent, crawler=identity.crawler))
+                if self.accounts.get(agents) is None:
+                    await self._prefetch(lambda: self._account(identity, agent))
             return self._crawler(asking, work, cls, identity, agent)
         return self._human(asking, work, cls, viewer, identity)
 
@@ -717,7 +753,7 @@ def build_door(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
         settings=settings,
         sessions=sessions,
         files=files,
-        meter=Meter(engine, write_hits=record_hits, flush_seconds=settings.meter_flush_seconds),
+        meter=Meter(engine, flush_seconds=settings.meter_flush_seconds),
         registry=Rechecked(lambda: CrawlerRegistry.current(settings.data_dir), interval=recheck),
         prefixes=PrefixDirectory(settings.data_dir / PREFIX_DIR),
         resolver=FCrDNS(SystemResolver()) if settings.gateway_reverse_dns else None,

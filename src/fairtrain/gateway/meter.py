@@ -11,8 +11,9 @@ Two kinds of record, with two promises:
   (503) and nothing was charged. Each record carries its request id, unique in its table, so a batch that is
   retried never counts twice.
 - **Counters** — requests, refusals, quotes, bytes and paths for the crawler analytics. These are added up in
-  memory and written every ``flush_seconds`` (and at shutdown). A crash loses at most that long of counts, and
-  never a charge or a licensed use.
+  memory as they come (an :class:`~fairtrain.gateway.analytics.Tally`: one entry per day, crawler, class and
+  path, not per request) and written every ``flush_seconds`` (and at shutdown), a handful of rows at a time.
+  A crash loses at most that long of counts, and never a charge or a licensed use.
 
 On SQLite the writer's connection commits with ``synchronous=FULL``: a commit survives a power cut, not only a
 crash of the process. One meter per worker process; it owns a daemon thread and is closed by the app's
@@ -27,22 +28,20 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event, insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from fairtrain.db.base import utcnow
+from fairtrain.gateway.analytics import Hit, Tally, record_tally
 from fairtrain.licensing.billing import UsageEventDraft, record_usage_events
 from fairtrain.licensing.billing_models import CrawlCharge
 
 __all__ = ["ChargeDraft", "Meter", "MeterUnavailable"]
 
 log = logging.getLogger(__name__)
-
-HitWriter = Callable[[Session, Sequence[Any]], None]
 
 
 class MeterUnavailable(Exception):
@@ -89,29 +88,28 @@ class Meter:
         self,
         engine: Engine,
         *,
-        write_hits: HitWriter | None = None,
         flush_seconds: float = 1.0,
         max_batch: int = 2000,
-        max_pending_hits: int = 100_000,
+        max_paths: int = 50_000,
     ) -> None:
         self._own_engine: Engine | None = None
         if engine.dialect.name == "sqlite":
             # The writer's own connections commit durably (the app's other connections use NORMAL).
             engine = self._own_engine = _with_full_sync(engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._write_hits = write_hits
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
-        self.max_pending_hits = max_pending_hits
+        self.max_paths = max_paths
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._hits: list[Any] = []
-        self._hits_lock = threading.Lock()
+        self._tally = Tally(max_paths=max_paths)
+        self._tally_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.committed = 0  # acknowledged records written, for benchmarks and tests
         self.commits = 0
         self.hits_written = 0
-        self.hits_dropped = 0
+        self.hits_dropped = 0  # counts lost to a failed write
+        self.paths_dropped = 0  # hits left out of the per-path counts (too many distinct paths at once)
 
     # --- the request side -------------------------------------------------------------------------
 
@@ -135,13 +133,10 @@ class Meter:
         :class:`MeterUnavailable` when it could not be written."""
         await asyncio.wrap_future(self.submit(record))
 
-    def count(self, hit: Any) -> None:
+    def count(self, hit: Hit) -> None:
         """Add one request to the analytics counters (written on the next flush)."""
-        with self._hits_lock:
-            if len(self._hits) >= self.max_pending_hits:
-                self.hits_dropped += 1  # the database is far behind: shed counts, never requests
-                return
-            self._hits.append(hit)
+        with self._tally_lock:
+            self._tally.add(hit)
         self._ensure_started()
 
     def flush(self, timeout: float = 30.0) -> None:
@@ -234,19 +229,20 @@ class Meter:
             item.done.set_result(None)
 
     def _write_counters(self) -> None:
-        with self._hits_lock:
-            hits, self._hits = self._hits, []
-        if not hits or self._write_hits is None:
+        with self._tally_lock:
+            tally, self._tally = self._tally, Tally(max_paths=self.max_paths)
+        if not tally.hits:
             return
         try:
             with self._sessions.begin() as session:
-                self._write_hits(session, hits)
+                record_tally(session, tally)
         except Exception:
             # Counters are best effort: keep serving, say so in the log, drop this batch.
-            log.exception("metering: %d analytics counts could not be written", len(hits))
-            self.hits_dropped += len(hits)
+            log.exception("metering: %d analytics counts could not be written", tally.hits)
+            self.hits_dropped += tally.hits
             return
-        self.hits_written += len(hits)
+        self.hits_written += tally.hits
+        self.paths_dropped += tally.paths_dropped
 
 
 def _fields(charge: ChargeDraft) -> dict[str, Any]:
