@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import anyio.to_thread
@@ -60,6 +60,7 @@ __all__ = ["PREFIX_DIR", "PURPOSE_USAGE", "Asking", "Door", "Variant", "Verdict"
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+V = TypeVar("V")
 
 # Request ids for metered records: unique per process (random prefix) and cheap (no system call each).
 _REQUEST_PREFIX = secrets.token_hex(8)
@@ -174,39 +175,46 @@ class Door:
 
     # --- lookups (cached) --------------------------------------------------------------------------
 
-    def work(self, asset_id: str) -> Work | None:
-        cached = self.works.get(asset_id)
-        if cached is not None:
-            return cached
-        with self.sessions() as session:
-            found = load_work(session, asset_id, base_url=self.base_url)
-        if found is not None:
-            self.works.put(asset_id, found)
+    @staticmethod
+    def _cached(cache: TTLCache[Any, V], key: Any, load: Callable[[], V | None]) -> V | None:
+        """The cached value (a stale one refreshed in the background), else loaded now and remembered."""
+        found = cache.get(key, reload=load)
+        if found is None:
+            found = load()
+            if found is not None:
+                cache.put(key, found)
         return found
+
+    def work(self, asset_id: str) -> Work | None:
+        return self._cached(self.works, asset_id, lambda: self._load_work(asset_id))
+
+    def cached_work(self, asset_id: str) -> Work | None:
+        """The work if known (never waits for the database: a stale one is refreshed in the background)."""
+        return self.works.get(asset_id, reload=lambda: self._load_work(asset_id))
+
+    def _load_work(self, asset_id: str) -> Work | None:
+        with self.sessions() as session:
+            return load_work(session, asset_id, base_url=self.base_url)
 
     def viewer(self, claims: tuple[str, int] | None) -> Viewer | None:
         if claims is None:
             return None
-        cached = self.viewers.get(claims)
-        if cached is not None:
-            return cached
+        return self._cached(self.viewers, claims, lambda: self._load_viewer(claims))
+
+    def _load_viewer(self, claims: tuple[str, int]) -> Viewer | None:
         with self.sessions() as session:
             user = session.get(User, claims[0])
-            found = None
-            if user is not None and user.session_version == claims[1]:
-                found = Viewer(
-                    user.id, user.has_role(Role.OPERATOR), user.creator.id if user.creator else None
-                )
-        if found is not None:
-            self.viewers.put(claims, found)
-        return found
+            if user is None or user.session_version != claims[1]:
+                return None
+            return Viewer(user.id, user.has_role(Role.OPERATOR), user.creator.id if user.creator else None)
 
     def entitlements(self, user_id: str) -> dict[str, Entitlement]:
-        cached = self.fans.get(user_id)
-        if cached is not None:
-            return cached
+        found = self._cached(self.fans, user_id, lambda: self._load_entitlements(user_id))
+        return found if found is not None else {}
+
+    def _load_entitlements(self, user_id: str) -> dict[str, Entitlement]:
         with self.sessions() as session:
-            return self.fans.put(user_id, entitlements(session, user_id, now=self.clock()))
+            return entitlements(session, user_id, now=self.clock())
 
     def sees_full(self, work: Work, viewer: Viewer | None) -> bool:
         """Whether a person (None: anonymous) may see ``work`` in full: public works, the owner and
@@ -225,29 +233,35 @@ class Door:
             entitlement.all_works or not entitlement.collection_ids.isdisjoint(work.collection_ids)
         )
 
+    @staticmethod
+    def _token_key(token: LicenseToken) -> tuple[str, str, int]:
+        return (token.client_id, token.deal_id, token.generation)
+
     def _token_state(self, token: LicenseToken) -> _TokenState:
-        key = (token.client_id, token.deal_id, token.generation)
-        cached = self.tokens.get(key)
-        if cached is not None:
-            return cached
+        found = self._cached(self.tokens, self._token_key(token), lambda: self._load_token_state(token))
+        assert found is not None
+        return found
+
+    def _load_token_state(self, token: LicenseToken) -> _TokenState:
         with self.licence_sessions() as session:
             live = check_token_live(session, token, now=self.clock())
             assets = deal_asset_ids(session, token.deal_id) if live else frozenset()
-        return self.tokens.put(key, _TokenState(live, assets))
+        return _TokenState(live, assets)
+
+    @staticmethod
+    def _agents(identity: Identity, agent: str | None) -> tuple[str, ...]:
+        return tuple(request_agents(signature_agent=agent, crawler=identity.crawler))
 
     def _account(self, identity: Identity, agent: str | None) -> tuple[str, str, int | None] | None:
         """(account id, org id, max price) of the organisation paying for this verified crawler: the one
         that registered its signature agent, else the one that registered its registry name."""
-        agents = tuple(request_agents(signature_agent=agent, crawler=identity.crawler))
-        cached = self.accounts.get(agents)
-        if cached is not None:
-            return cached
+        agents = self._agents(identity, agent)
+        return self._cached(self.accounts, agents, lambda: self._load_account(agents))
+
+    def _load_account(self, agents: tuple[str, ...]) -> tuple[str, str, int | None] | None:
         with self.sessions() as session:
             account = account_for(session, agents)
-            found = (account.id, account.org_id, account.max_price_micros) if account else None
-        if found is not None:
-            self.accounts.put(agents, found)
-        return found
+            return (account.id, account.org_id, account.max_price_micros) if account else None
 
     def violates(self, crawler: str, path: str) -> bool:
         """Whether this site's robots.txt disallows ``path`` to ``crawler``.
@@ -335,12 +349,15 @@ class Door:
         cls = crawler_class(identity)
         viewer = None
         if cls is None and asking.session_user is not None:
-            viewer = self.viewers.get(asking.session_user)
+            claims = asking.session_user
+            viewer = self.viewers.get(claims, reload=lambda: self._load_viewer(claims))
             if viewer is None:
                 viewer = await anyio.to_thread.run_sync(self.viewer, asking.session_user)
             wants_paywalled = asking.variant == "full" and work.access == "subscribers"
-            if viewer is not None and wants_paywalled and self.fans.get(viewer.id) is None:
-                await self._prefetch(lambda: self.entitlements(viewer.id))
+            if viewer is not None and wants_paywalled:
+                fan = viewer.id
+                if self.fans.get(fan, reload=lambda: self._load_entitlements(fan)) is None:
+                    await self._prefetch(lambda: self.entitlements(fan))
         if signature_problem is not None:
             if signature_problem in _TRANSIENT_BOTAUTH:
                 return self._unavailable(work, identity, "the crawler's key directory could not be reached")
@@ -375,8 +392,8 @@ class Door:
             if cls == "verified-crawler" and (
                 "crawler-exact-price" in headers or "crawler-max-price" in headers
             ):
-                agents = tuple(request_agents(signature_agent=agent, crawler=identity.crawler))
-                if self.accounts.get(agents) is None:
+                agents = self._agents(identity, agent)
+                if self.accounts.get(agents, reload=lambda: self._load_account(agents)) is None:
                     await self._prefetch(lambda: self._account(identity, agent))
             return self._crawler(asking, work, cls, identity, agent)
         return self._human(asking, work, cls, viewer, identity)
@@ -420,7 +437,7 @@ class Door:
         except InvalidLicenseToken as exc:
             return self._cap(401, work, cls, "invalid_token", str(exc))
         try:
-            state = self.tokens.get((token.client_id, token.deal_id, token.generation))
+            state = self.tokens.get(self._token_key(token), reload=lambda: self._load_token_state(token))
             if state is None:
                 state = await anyio.to_thread.run_sync(self._token_state, token)
         except Exception as exc:  # the licence database is down: RSL CAP says 503, try again

@@ -16,6 +16,7 @@ Facts about a work (access level, collections, policy, signal headers) are read 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -46,30 +47,69 @@ from fairtrain.stamp.visible import VisibleMark, apply_visible
 
 __all__ = ["ServedFile", "TTLCache", "Work", "WorkFiles", "load_work"]
 
+log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 
 
 class TTLCache(Generic[K, V]):
-    """A small thread-safe cache whose entries expire after ``ttl`` seconds (LRU beyond ``max_entries``)."""
+    """A small thread-safe cache whose entries expire after ``ttl`` seconds (LRU beyond ``max_entries``).
 
-    def __init__(self, ttl: float, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+    ``get(key, reload=...)`` serves an expired entry once more while ``reload`` runs on a thread of its own
+    (one per key at a time) and replaces it: when a busy entry expires, the requests that need it go on
+    at once instead of all querying the database together. An entry is never served more than
+    ``max_stale`` seconds past its expiry.
+    """
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        max_entries: int = 10_000,
+        max_stale: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.ttl = ttl
         self.max_entries = max_entries
+        self.max_stale = max_stale
         self._clock = clock
         self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._reloading: set[K] = set()
         self._lock = threading.Lock()
 
-    def get(self, key: K) -> V | None:
+    def get(self, key: K, *, reload: Callable[[], V | None] | None = None) -> V | None:
         with self._lock:
             found = self._data.get(key)
             if found is None:
                 return None
-            if found[0] <= self._clock():
+            expires, value = found
+            now = self._clock()
+            if expires > now:
+                self._data.move_to_end(key)
+                return value
+            if reload is None or now - expires > self.max_stale:
                 del self._data[key]
                 return None
-            self._data.move_to_end(key)
-            return found[1]
+            if key in self._reloading:
+                return value
+            self._reloading.add(key)
+        threading.Thread(target=self._reload, args=(key, reload), name="fairtrain-cache", daemon=True).start()
+        return value
+
+    def _reload(self, key: K, reload: Callable[[], V | None]) -> None:
+        try:
+            value = reload()
+        except Exception:
+            log.exception("refreshing a gateway cache entry failed; it is served until it is too stale")
+            with self._lock:
+                self._reloading.discard(key)
+            return
+        with self._lock:
+            self._reloading.discard(key)
+            if value is None:
+                self._data.pop(key, None)
+        if value is not None:
+            self.put(key, value)
 
     def put(self, key: K, value: V) -> V:
         if self.ttl <= 0:

@@ -39,7 +39,7 @@ def door_of(request: Request) -> Door:
 
 
 async def _work(door: Door, asset_id: str) -> Work | None:
-    cached = door.works.get(asset_id)
+    cached = door.cached_work(asset_id)
     if cached is not None:
         return cached
     return await anyio.to_thread.run_sync(door.work, asset_id)
