@@ -78,6 +78,7 @@ PURPOSE_USAGE = {
     "unknown": "ai-train",
 }
 _TRANSIENT_BOTAUTH = {BotAuthReason.DIRECTORY_UNAVAILABLE}
+_NOT_A_CRAWLER = Identity("not-a-crawler", reason="the user agent names no registered crawler")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -87,7 +88,7 @@ class Asking:
 
     method: str
     path: str
-    url: str
+    url: Callable[[], str]  # the full request URL, made only when a signature needs it
     headers: Headers
     ip: str
     session_user: tuple[str, int] | None  # (user id, session version) from the session cookie
@@ -168,6 +169,9 @@ class Door:
         self.fans: TTLCache[str, dict[str, Entitlement]] = TTLCache(ttl)
         self.tokens: TTLCache[tuple[str, str, int], _TokenState] = TTLCache(ttl)
         self.accounts: TTLCache[tuple[str, ...], tuple[str, str, int | None] | None] = TTLCache(ttl)
+        self.identities: TTLCache[tuple[str, str, int, int], Identity] = TTLCache(
+            min(ttl, 5.0), max_entries=50_000
+        )
         self.scrapers = ScraperWatch(limit=settings.gateway_scraper_fetches_per_minute)
         self._robots_rules: RobotsRules | None = None
         self._robots_until = float("-inf")
@@ -404,7 +408,7 @@ class Door:
         problem: BotAuthReason | None = None
         if "signature-input" in headers or "signature" in headers:
             result = await verify_request(
-                asking.method, asking.url, headers, directory=self.directory, nonces=self.nonces
+                asking.method, asking.url(), headers, directory=self.directory, nonces=self.nonces
             )
             if result.verified:
                 agent = result.agent  # as sent: its origin is what pays (licensing.crawlers.signature_origin)
@@ -421,12 +425,23 @@ class Door:
                 user_agent, asking.ip, registry=registry, prefixes=prefixes, resolver=resolver, botauth=host
             )
 
-        claimed = match_crawler(registry, user_agent) if agent is None else None
-        if agent is not None or claimed is None or not claimed.rdns_suffixes or resolver is None:
+        if agent is not None:
             return check(), agent, problem
-        # A crawler verified by reverse DNS may need a lookup (cached, but not always): off the event loop.
-        identity = await anyio.to_thread.run_sync(check)
-        return identity, agent, problem
+        claimed = match_crawler(registry, user_agent)
+        if claimed is None:
+            return _NOT_A_CRAWLER, None, problem
+        # A crawler comes back again and again from the same address: its verdict is kept a few seconds.
+        key = (user_agent, asking.ip, id(registry), id(prefixes))
+        identity = self.identities.get(key)
+        if identity is None:
+            if claimed.rdns_suffixes and resolver is not None:
+                # Reverse DNS may need a lookup (cached, but not always): off the event loop.
+                identity = await anyio.to_thread.run_sync(check)
+            else:
+                identity = check()
+            if not identity.transient:
+                self.identities.put(key, identity)
+        return identity, None, problem
 
     async def _licensed(self, asking: Asking, work: Work, raw: str) -> Verdict:
         cls: ClientClass = "licensed-client"

@@ -52,8 +52,8 @@ def _client_ip(request: Request) -> str:
 def _asking(request: Request, variant: Variant) -> Asking:
     return Asking(
         method=request.method,
-        path=request.url.path,
-        url=str(request.url),
+        path=request.scope["path"],
+        url=lambda: str(request.url),
         headers=request.headers,
         ip=_client_ip(request),
         session_user=session_user_claims(request),

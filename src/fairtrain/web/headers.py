@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["SecurityHeadersMiddleware"]
@@ -23,6 +22,9 @@ class SecurityHeadersMiddleware:
         self.headers = dict(_HEADERS)
         if hsts:
             self.headers["Strict-Transport-Security"] = "max-age=31536000"
+        self._raw = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,9 +33,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
+                raw = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                message["headers"] = raw + [header for header in self._raw if header[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
