@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import fcntl
 import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, insert
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from fairtrain.db.base import utcnow
 from fairtrain.gateway.analytics import Hit, Tally, record_tally
@@ -93,9 +97,12 @@ class Meter:
         max_paths: int = 50_000,
     ) -> None:
         self._own_engine: Engine | None = None
+        self._lock_path: Path | None = None
         if engine.dialect.name == "sqlite":
             # The writer's own connections commit durably (the app's other connections use NORMAL).
             engine = self._own_engine = _with_full_sync(engine)
+            if engine.url.database and engine.url.database != ":memory:":
+                self._lock_path = Path(f"{engine.url.database}.meter-lock")
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
@@ -208,9 +215,21 @@ class Meter:
             self._commit(rest)
         self._write_counters()
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A transaction of this meter. On SQLite, the workers' meters take turns through a lock file first:
+        SQLite's own busy handler sleeps up to 100 ms between tries, which would stall every request
+        waiting on a group commit whenever two workers commit at once; the file lock wakes the next one
+        as soon as the other is done."""
+        with contextlib.ExitStack() as stack:
+            if self._lock_path is not None:
+                handle = stack.enter_context(self._lock_path.open("a+b"))
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            yield stack.enter_context(self._sessions.begin())
+
     def _commit(self, batch: list[_Item]) -> None:
         try:
-            with self._sessions.begin() as session:
+            with self._writing() as session:
                 usage = [item.record for item in batch if isinstance(item.record, UsageEventDraft)]
                 charges = [item.record for item in batch if isinstance(item.record, ChargeDraft)]
                 if usage:
@@ -234,7 +253,7 @@ class Meter:
         if not tally.hits:
             return
         try:
-            with self._sessions.begin() as session:
+            with self._writing() as session:
                 record_tally(session, tally)
         except Exception:
             # Counters are best effort: keep serving, say so in the log, drop this batch.
