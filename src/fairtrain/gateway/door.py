@@ -165,6 +165,7 @@ class Door:
         self.clock = clock
         ttl = settings.gateway_cache_seconds
         self.works: TTLCache[str, Work | None] = TTLCache(ttl)
+        self.missing: TTLCache[str, bool] = TTLCache(ttl, max_entries=100_000)  # ids that are not works
         self.viewers: TTLCache[tuple[str, int], Viewer | None] = TTLCache(ttl)
         self.fans: TTLCache[str, dict[str, Entitlement]] = TTLCache(ttl)
         self.tokens: TTLCache[tuple[str, str, int], _TokenState] = TTLCache(ttl)
@@ -190,7 +191,12 @@ class Door:
         return found
 
     def work(self, asset_id: str) -> Work | None:
-        return self._cached(self.works, asset_id, lambda: self._load_work(asset_id))
+        if self.missing.get(asset_id):
+            return None  # asked again for an id that is not there: no query until the entry expires
+        found = self._cached(self.works, asset_id, lambda: self._load_work(asset_id))
+        if found is None:
+            self.missing.put(asset_id, True)
+        return found
 
     def cached_work(self, asset_id: str) -> Work | None:
         """The work if known (never waits for the database: a stale one is refreshed in the background)."""
