@@ -53,6 +53,7 @@ from fairtrain.licensing.keys import SigningKeyring, VerificationKeys
 from fairtrain.licensing.olp import check_token_live, deal_asset_ids, signing_keyring
 from fairtrain.licensing.tokens import InvalidLicenseToken, LicenseToken, cap_challenge, verify_license_token
 from fairtrain.rights.crawlers import CrawlerRegistry
+from fairtrain.rights.signals import PURPOSE_USAGE, RSL_MEDIA_TYPE
 from fairtrain.stamp.service import ProtectionContext
 
 __all__ = ["PREFIX_DIR", "PURPOSE_USAGE", "Asking", "Door", "Variant", "Verdict", "build_door"]
@@ -68,15 +69,6 @@ _REQUEST_COUNTER = itertools.count()
 
 Variant = Literal["page", "preview", "full", "original"]
 
-# What a crawler of each purpose does with a work, in RSL usage terms; an unknown purpose is held to the
-# strictest (training).
-PURPOSE_USAGE = {
-    "training": "ai-train",
-    "ai-input": "ai-input",
-    "user-fetch": "ai-input",
-    "search": "search",
-    "unknown": "ai-train",
-}
 _TRANSIENT_BOTAUTH = {BotAuthReason.DIRECTORY_UNAVAILABLE}
 _NOT_A_CRAWLER = Identity("not-a-crawler", reason="the user agent names no registered crawler")
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -601,7 +593,7 @@ class Door:
             "subscribers_only",
             {
                 # How to pay as a fan, and (every refusal carries a way to buy) how to license it.
-                "Link": f'<{work.license_url}>; rel="license"; type="application/rsl+xml", '
+                "Link": f'<{work.license_url}>; rel="license"; type="{RSL_MEDIA_TYPE}", '
                 f'<{self.base_url}/@{work.handle}>; rel="payment"',
                 **_NO_STORE,
             },
@@ -641,7 +633,7 @@ class Door:
             code,
             {
                 "crawler-error": code,
-                "Link": f'<{work.license_url}>; rel="license"; type="application/rsl+xml"',
+                "Link": f'<{work.license_url}>; rel="license"; type="{RSL_MEDIA_TYPE}"',
                 **_NO_STORE,
             },
             identity=identity,
@@ -656,7 +648,7 @@ class Door:
             "server_error",
             {
                 "Retry-After": "60",
-                "Link": f'<{work.license_url}>; rel="license"; type="application/rsl+xml"',
+                "Link": f'<{work.license_url}>; rel="license"; type="{RSL_MEDIA_TYPE}"',
                 **_NO_STORE,
             },
             identity=identity,

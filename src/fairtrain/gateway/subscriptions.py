@@ -444,25 +444,14 @@ class SubscriptionInstructions:
 
 def payment_instructions(payment: SubscriptionPayment, provider: PaymentProvider) -> SubscriptionInstructions:
     """What to pay, to whom and quoting what, for one month (the bank details of a ``ManualProvider``)."""
-    amount = format_amount(payment.amount, payment.currency)
-    details: dict[str, str] = {}
-    payee = account = ""
     if isinstance(provider, ManualProvider):
-        details = {
-            key: value
-            for key, value in (
-                ("account holder", provider.account_holder),
-                ("IBAN", provider.iban),
-                ("BIC", provider.bic),
-                ("bank", provider.bank_name),
-            )
-            if value
-        }
-        payee = f" to {provider.account_holder}" if provider.account_holder else ""
-        if provider.iban:
-            account = f" (IBAN {provider.iban}{', BIC ' + provider.bic if provider.bic else ''})"
-    details["reference"] = payment.reference
-    text = f"Transfer {amount}{payee}{account}, quoting the reference {payment.reference}."
+        text, details = provider.transfer(
+            amount=payment.amount, currency=payment.currency, reference=payment.reference
+        )
+    else:
+        amount = format_amount(payment.amount, payment.currency)
+        text = f"Pay {amount} with {provider.name}, quoting the reference {payment.reference}."
+        details = {"reference": payment.reference}
     return SubscriptionInstructions(
         provider=provider.name,
         payment_id=payment.id,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
@@ -104,8 +104,11 @@ class ManualProvider:
     name: str = "manual"
     cash_account: str = CASH_BANK
 
-    def instructions(self, invoice: Invoice) -> PaymentInstructions:
-        due = invoice.balance_due
+    def transfer(
+        self, *, amount: int, currency: str, reference: str, due_on: date | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """How to pay ``amount`` by bank transfer, as a sentence and as the details a form needs: what an
+        invoice's instructions say, and a fan's monthly subscription payment's."""
         details = {
             key: value
             for key, value in (
@@ -113,16 +116,21 @@ class ManualProvider:
                 ("IBAN", self.iban),
                 ("BIC", self.bic),
                 ("bank", self.bank_name),
-                ("reference", invoice.reference),
+                ("reference", reference),
             )
             if value
         }
         payee = f" to {self.account_holder}" if self.account_holder else ""
         account = f" (IBAN {self.iban}{', BIC ' + self.bic if self.bic else ''})" if self.iban else ""
-        by = f" by {invoice.due_on.isoformat()}" if invoice.due_on else ""
-        text = (
-            f"Transfer {format_amount(due, invoice.currency)}{payee}{account}{by}, "
-            f"quoting the reference {invoice.reference}."
+        by = f" by {due_on.isoformat()}" if due_on else ""
+        amount_text = format_amount(amount, currency)
+        text = f"Transfer {amount_text}{payee}{account}{by}, quoting the reference {reference}."
+        return text, details
+
+    def instructions(self, invoice: Invoice) -> PaymentInstructions:
+        due = invoice.balance_due
+        text, details = self.transfer(
+            amount=due, currency=invoice.currency, reference=invoice.reference, due_on=invoice.due_on
         )
         return PaymentInstructions(
             provider=self.name,
