@@ -40,3 +40,10 @@ def sign_up(
 
 def log_in(client: TestClient, email: str, password: str = STRONG_PASSWORD) -> Response:
     return post_form(client, "/login", {"email": email, "password": password})
+
+
+def log_in_as(client: TestClient, email: str) -> TestClient:
+    """The client, logged in as ``email`` (password ``STRONG_PASSWORD``) after forgetting any other login."""
+    client.cookies.clear()
+    assert log_in(client, email).status_code == 303
+    return client

@@ -119,3 +119,18 @@ def build_world(db: Session) -> World:
     return World(
         mira_user, mira, ola, operator, guild, org, buyer, other_org, stranger, photos, texts, ola_assets
     )
+
+
+def build_world_with_logins(db: Session) -> World:
+    """The world, with the collective's operator an operator of the site and passwords (``STRONG_PASSWORD``)
+    for the people who log in to pages: @mira, the operator, the buyer and the stranger."""
+    from tests.helpers import STRONG_PASSWORD
+
+    from fairtrain.accounts.models import Role
+
+    world = build_world(db)
+    accounts.grant_role(db, user=world.operator, role=Role.OPERATOR)
+    for user in (world.mira_user, world.operator, world.buyer, world.stranger):
+        accounts.set_password(db, user=user, password=STRONG_PASSWORD, min_password_length=10)
+    db.commit()
+    return world

@@ -9,32 +9,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fairtrain.accounts import service as accounts
-from fairtrain.accounts.models import Role, User
+from fairtrain.accounts.models import User
 from fairtrain.accounts.tokens import create_api_token
 from fairtrain.catalog import service as catalog
 from fairtrain.gateway.models import Subscription, SubscriptionPayment, SubscriptionTier
 from fairtrain.ledger.models import DistributionRun
-from tests.helpers import STRONG_PASSWORD, csrf_from, log_in
-from tests.licensing.helpers import World, build_world
+from tests.helpers import csrf_from, log_in_as
+from tests.licensing.helpers import World, build_world_with_logins
 
 _KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 
 @pytest.fixture
 def world(db: Session) -> World:
-    world = build_world(db)
-    accounts.grant_role(db, user=world.operator, role=Role.OPERATOR)
-    for user in (world.mira_user, world.operator, world.buyer, world.stranger):
-        accounts.set_password(db, user=user, password=STRONG_PASSWORD, min_password_length=10)
-    db.commit()
-    return world
+    return build_world_with_logins(db)
 
 
 def _as(client: TestClient, user: User) -> TestClient:
-    client.cookies.clear()
-    assert log_in(client, user.email).status_code == 303
-    return client
+    return log_in_as(client, user.email)
 
 
 def _count(db: Session, model: type) -> int:

@@ -10,14 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from fairtrain.accounts import service as accounts
-from fairtrain.accounts.models import Role, User
+from fairtrain.accounts.models import User
 from fairtrain.accounts.tokens import create_api_token
 from fairtrain.ledger.models import Invoice
 from fairtrain.licensing.billing import bill_due
 from fairtrain.licensing.crawlers import list_crawlers, register_crawler
-from tests.helpers import STRONG_PASSWORD, csrf, csrf_from, log_in
-from tests.licensing.helpers import World, build_world
+from tests.helpers import csrf, csrf_from, log_in_as
+from tests.licensing.helpers import World, build_world_with_logins
 from tests.licensing.test_crawl_billing import books_balance, charge  # noqa: F401 - autouse fixture
 
 _KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -25,12 +24,7 @@ _KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 @pytest.fixture
 def world(db: Session) -> World:
-    world = build_world(db)
-    accounts.grant_role(db, user=world.operator, role=Role.OPERATOR)
-    for user in (world.mira_user, world.operator, world.buyer, world.stranger):
-        accounts.set_password(db, user=user, password=STRONG_PASSWORD, min_password_length=10)
-    db.commit()
-    return world
+    return build_world_with_logins(db)
 
 
 def _token(db: Session, user: User) -> dict[str, str]:
@@ -40,9 +34,7 @@ def _token(db: Session, user: User) -> dict[str, str]:
 
 
 def _as(client: TestClient, user: User) -> TestClient:
-    client.cookies.clear()
-    assert log_in(client, user.email).status_code == 303
-    return client
+    return log_in_as(client, user.email)
 
 
 def test_a_licensee_registers_lists_and_revokes_crawlers_through_the_api(
