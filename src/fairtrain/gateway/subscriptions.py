@@ -44,9 +44,9 @@ from fairtrain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fairtrain.gateway.models import Subscription, SubscriptionPayment, SubscriptionTier, TierCollection
 from fairtrain.ledger.distribution import run_distribution
 from fairtrain.ledger.invoices import pool_code
-from fairtrain.ledger.journal import PROCESSOR_FEES, get_account, post
-from fairtrain.ledger.models import Account, DistributionRun
-from fairtrain.ledger.payments import ManualProvider, PaymentProvider
+from fairtrain.ledger.journal import get_account, post
+from fairtrain.ledger.models import DistributionRun
+from fairtrain.ledger.payments import ManualProvider, PaymentProvider, receipt_legs
 from fairtrain.money import MAX_MINOR_UNITS, check_currency, currency_exponent, format_amount, parse_amount
 
 __all__ = [
@@ -546,11 +546,7 @@ def record_subscription_payment(
         payment.period_start, payment.period_end = received, _add_months(received, 1)
     start, end = payment.period_start.date(), (payment.period_end - timedelta(days=1)).date()
     pool = get_account(session, pool_code("subscription", subscription.id, start, end), currency)
-    legs: list[tuple[Account, int]] = []
-    if amount - fee:
-        legs.append((get_account(session, provider.cash_account, currency), amount - fee))
-    if fee:
-        legs.append((get_account(session, PROCESSOR_FEES, currency), fee))
+    legs = receipt_legs(session, provider, amount=amount, fee=fee, currency=currency)
     legs.append((pool, -amount))
     transaction = post(
         session,

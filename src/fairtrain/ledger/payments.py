@@ -39,6 +39,7 @@ __all__ = [
     "PaymentProvider",
     "apply_payment_event",
     "credit_code",
+    "receipt_legs",
     "record_payment",
 ]
 
@@ -91,6 +92,19 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> PaymentEvent:
         """Verify a webhook's signature and turn it into a payment event; ``InvalidInput`` if it is not."""
         ...
+
+
+def receipt_legs(
+    session: Session, provider: PaymentProvider, *, amount: int, fee: int, currency: str
+) -> list[tuple[Account, int]]:
+    """The debit side of money received through ``provider``: ``amount − fee`` into its cash account and
+    what it kept into ``fees:processor`` (the caller adds the credits it settles)."""
+    legs: list[tuple[Account, int]] = []
+    if amount - fee:
+        legs.append((get_account(session, provider.cash_account, currency), amount - fee))
+    if fee:
+        legs.append((get_account(session, PROCESSOR_FEES, currency), fee))
+    return legs
 
 
 @dataclass(frozen=True)
@@ -186,11 +200,7 @@ def record_payment(
         applied = min(amount, locked.balance_due)
         excess = amount - applied
         org_id, currency = locked.licensee_org_id, locked.currency
-        legs: list[tuple[Account, int]] = []
-        if amount - fee:
-            legs.append((get_account(session, provider.cash_account, currency), amount - fee))
-        if fee:
-            legs.append((get_account(session, PROCESSOR_FEES, currency), fee))
+        legs = receipt_legs(session, provider, amount=amount, fee=fee, currency=currency)
         if applied:
             legs.append(
                 (get_account(session, receivable_code(org_id), currency, licensee_org_id=org_id), -applied)
