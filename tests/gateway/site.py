@@ -17,8 +17,8 @@ from fairtrain.accounts.models import CreatorProfile, LicenseeOrg, Role, User
 from fairtrain.catalog import service as catalog
 from fairtrain.catalog.models import Asset
 from fairtrain.config import Settings
-from fairtrain.gateway.door import PREFIX_DIR, Door
-from fairtrain.gateway.prefixes import PrefixLists
+from fairtrain.gateway.door import Door
+from fairtrain.gateway.prefixes import PREFIX_DIR, PrefixLists
 from fairtrain.licensing.clients import create_client
 from fairtrain.licensing.deals import Side, accept, request_deal
 from fairtrain.licensing.models import Deal

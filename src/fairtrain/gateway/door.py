@@ -23,7 +23,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -56,7 +56,7 @@ from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.signals import PURPOSE_USAGE, RSL_MEDIA_TYPE
 from fairtrain.stamp.service import ProtectionContext
 
-__all__ = ["PREFIX_DIR", "PURPOSE_USAGE", "Asking", "Door", "Variant", "Verdict", "build_door"]
+__all__ = ["Asking", "Door", "Variant", "Verdict", "build_door"]
 
 
 log = logging.getLogger(__name__)
@@ -231,9 +231,7 @@ class Door:
         if work.access != "subscribers":
             return False
         entitlement = self.entitlements(viewer.id).get(work.creator_id)
-        return entitlement is not None and (
-            entitlement.all_works or not entitlement.collection_ids.isdisjoint(work.collection_ids)
-        )
+        return entitlement is not None and entitlement.covers(work.collection_ids)
 
     @staticmethod
     def _token_key(token: LicenseToken) -> tuple[str, str, int]:
@@ -726,10 +724,6 @@ class Door:
                 violation=violation,
             )
         )
-
-
-def verdict_headers(verdict: Verdict) -> Mapping[str, str]:
-    return {k: v for k, v in verdict.headers.items() if not k.startswith("_")}
 
 
 class Rechecked(Generic[T]):
