@@ -16,6 +16,7 @@ Facts about a work (access level, collections, policy, signal headers) are read 
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import threading
@@ -49,6 +50,9 @@ __all__ = ["ServedFile", "TTLCache", "Work", "WorkFiles", "load_work"]
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
+# Refreshes of expired cache entries, shared by every cache of the process: a few threads, so thousands of
+# entries expiring together queue up instead of starting a thread each.
+_REFRESHERS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="fairtrain-cache")
 V = TypeVar("V")
 
 
@@ -93,7 +97,7 @@ class TTLCache(Generic[K, V]):
             if key in self._reloading:
                 return value
             self._reloading.add(key)
-        threading.Thread(target=self._reload, args=(key, reload), name="fairtrain-cache", daemon=True).start()
+        _REFRESHERS.submit(self._reload, key, reload)
         return value
 
     def _reload(self, key: K, reload: Callable[[], V | None]) -> None:
