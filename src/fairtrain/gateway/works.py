@@ -318,6 +318,6 @@ def _make_preview(source: Path, target: Path, *, size: int, handle: str) -> None
     small.thumbnail((size, size), Image.Resampling.LANCZOS)
     marked = apply_visible(small, VisibleMark(text=f"@{handle} · preview", opacity=55, scale=40))
     target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.{threading.get_ident()}.tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}-{threading.get_ident()}.tmp")  # one per writer
     marked.convert("RGB").save(tmp, "JPEG", quality=82, optimize=True)
     tmp.replace(target)
