@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from fairtrain.accounts import service as accounts
 from fairtrain.accounts.models import Collective, CreatorProfile, LicenseeOrg, User
 from fairtrain.catalog import service as catalog
 from fairtrain.catalog.analyse import Analysis
 from fairtrain.catalog.models import Asset
+from fairtrain.db.engine import transaction
 from fairtrain.licensing.terms import Fee, Terms
 
 NOW = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
@@ -134,3 +138,30 @@ def build_world_with_logins(db: Session) -> World:
         accounts.set_password(db, user=user, password=STRONG_PASSWORD, min_password_length=10)
     db.commit()
     return world
+
+
+def race(
+    db_factory: sessionmaker[Session], run: Callable[[Session], Sized], *, workers: int = 4
+) -> list[str]:
+    """Run ``run`` from ``workers`` threads at once, each in its own transaction; what each one saw:
+    ``issued N`` (how many things it returned), or ``retry`` when SQLite's writer lock turned it away."""
+    barrier = threading.Barrier(workers)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        barrier.wait()
+        try:
+            with transaction(db_factory) as session:
+                outcome = f"issued {len(run(session))}"
+        except OperationalError as error:
+            outcome = "retry" if "locked" in str(error) else f"failed: {error}"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=one) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes

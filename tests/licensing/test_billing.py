@@ -5,7 +5,6 @@ Every test ends with the books balanced (``books_balance``, also used by the web
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -13,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from tests.licensing.helpers import World, terms
+from tests.licensing.helpers import World, race, terms
 from typer.testing import CliRunner
 
 from fairtrain.catalog import service as catalog
-from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
+from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.errors import InvalidInput
 from fairtrain.ledger.distribution import Payee, plan_distribution
 from fairtrain.ledger.errors import (
@@ -291,26 +289,7 @@ def test_concurrent_ticks_bill_a_period_once(
     """Billing runs on their own connections race over the same due invoice: it is issued once (on SQLite a
     run that loses the race for the writer lock fails and is simply run again)."""
     guild_deal(db, world)
-    workers = 4
-    barrier = threading.Barrier(workers)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def tick() -> None:
-        barrier.wait()
-        try:
-            with transaction(db_factory) as session:
-                outcome = f"issued {len(bill_due(session, today=date(2026, 1, 20)))}"
-        except OperationalError as error:
-            outcome = "retry" if "locked" in str(error) else f"failed: {error}"
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=tick) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race(db_factory, lambda session: bill_due(session, today=date(2026, 1, 20)))
     assert outcomes.count("issued 1") == 1
     assert all(outcome in ("issued 0", "issued 1", "retry") for outcome in outcomes), outcomes
     db.expire_all()

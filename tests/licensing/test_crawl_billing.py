@@ -6,19 +6,17 @@ Charges are written straight into ``billing_crawl_charges``, as the gateway writ
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from tests.licensing.helpers import World
+from tests.licensing.helpers import World, race
 
 from fairtrain.accounts.models import LicenseeOrg
 from fairtrain.catalog import service as catalog
-from fairtrain.db.engine import make_engine, make_sessionmaker, transaction
+from fairtrain.db.engine import make_engine, make_sessionmaker
 from fairtrain.ledger.distribution import Payee
 from fairtrain.ledger.invoices import line_amount
 from fairtrain.ledger.journal import check_integrity, owed, trial_balance
@@ -286,26 +284,7 @@ def test_concurrent_runs_bill_a_month_once(
     for day in range(1, 11):
         charge(db, world.org, world.photos[day % 3].id, world.mira.id, CENT, jan(day))
     db.commit()
-    workers = 4
-    barrier = threading.Barrier(workers)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def tick() -> None:
-        barrier.wait()
-        try:
-            with transaction(db_factory) as session:
-                outcome = f"issued {len(bill_crawl_charges(session, today=date(2026, 2, 3)))}"
-        except OperationalError as error:
-            outcome = "retry" if "locked" in str(error) else f"failed: {error}"
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=tick) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = race(db_factory, lambda session: bill_crawl_charges(session, today=date(2026, 2, 3)))
     assert outcomes.count("issued 1") == 1, outcomes
     assert all(outcome in ("issued 0", "issued 1", "retry") for outcome in outcomes), outcomes
     db.expire_all()
