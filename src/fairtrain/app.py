@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp
 
 from fairtrain import __version__
 from fairtrain.config import Settings, load_secret_key
@@ -39,8 +40,9 @@ from fairtrain.web import (
     signals,
 )
 from fairtrain.web.errors import install_error_handlers, too_large_app
-from fairtrain.web.headers import SecurityHeadersMiddleware
+from fairtrain.web.headers import SecurityHeadersMiddleware, raw_security_headers
 from fairtrain.web.limits import BodySizeLimitMiddleware
+from fairtrain.web.security import SessionCookie
 from fairtrain.web.templating import make_templates
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -53,6 +55,17 @@ created on your account page, as `Authorization: Bearer ftp_...`.
 
 Errors are JSON objects with a human-readable `detail` and a machine-readable `code`.
 """
+
+
+class FairtrainApp(FastAPI):
+    """FastAPI with one layer in front of all its middleware: ``front`` (the works' files, see
+    ``web.gateway.MediaFront``), which hands everything it does not answer to the usual stack."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.front(stack) if self.front is not None else stack
 
 
 def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
@@ -73,7 +86,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
         door.meter.close()  # writes the last analytics counts
         engine.dispose()
 
-    app = FastAPI(
+    app = FairtrainApp(
         title="fairtrain",
         version=__version__,
         description=DESCRIPTION,
@@ -91,10 +104,20 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
     app.state.templates = make_templates()
     app.state.door = door = build_door(settings, engine, app.state.sessionmaker)
 
-    # Added innermost first: the works' files are answered ahead of the router (the hot path), inside the
-    # size limit, session and security headers; the session wraps the size limit, so a 413 page still knows
-    # the session.
-    app.add_middleware(gateway.MediaRoute)
+    # The works' files (the hot path) are answered in front of everything below, which MediaFront stands in
+    # for: it adds the security headers itself and reads the session cookie (never writes it); bodies of
+    # GET/HEAD requests are never read, so the size limit has nothing to guard there.
+    app.front = lambda stack: gateway.MediaFront(
+        stack,
+        door=door,
+        session=SessionCookie(
+            secret_key=secret_key,
+            cookie_name=settings.session_cookie_name,
+            max_age=settings.session_max_age,
+        ),
+        security_headers=raw_security_headers(hsts=settings.cookie_secure),
+    )
+    # Added innermost first: the session wraps the size limit, so a 413 page still knows the session.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

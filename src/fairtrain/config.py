@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     gateway_preview_size: int = Field(
         800, ge=64, le=4096, description="Longest side of the public preview of an image, in pixels."
     )
+    gateway_memory_cache_mb: int = Field(
+        64,
+        ge=0,
+        le=65_536,
+        description="Memory each gateway worker may use to keep the files it serves most (previews, "
+        "protected derivatives) so that serving one reads no disk; files over 1 MiB are always read from "
+        "disk. 0 turns it off.",
+    )
     meter_flush_seconds: float = Field(
         1.0,
         gt=0,

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -56,7 +56,7 @@ from fairtrain.rights.crawlers import CrawlerRegistry
 from fairtrain.rights.signals import PURPOSE_USAGE, RSL_MEDIA_TYPE
 from fairtrain.stamp.service import ProtectionContext
 
-__all__ = ["Asking", "Door", "Variant", "Verdict", "build_door"]
+__all__ = ["PERSONAL_HEADERS", "Asking", "Door", "Variant", "Verdict", "build_door"]
 
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,17 @@ Variant = Literal["page", "preview", "full", "original"]
 _TRANSIENT_BOTAUTH = {BotAuthReason.DIRECTORY_UNAVAILABLE}
 _NOT_A_CRAWLER = Identity("not-a-crawler", reason="the user agent names no registered crawler")
 _NO_STORE = {"Cache-Control": "no-store"}
+# Headers that make a request's answer its own: credentials, signatures, price offers, sessions.
+PERSONAL_HEADERS = (
+    "authorization",
+    "signature",
+    "signature-input",
+    "signature-agent",
+    "crawler-exact-price",
+    "crawler-max-price",
+    "cookie",
+)
+_REUSABLE_STATUS = frozenset({401, 402, 403, 404})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +122,12 @@ class Verdict:
     price: tuple[int, str] | None = None  # what was charged
     agent: str | None = None  # the host a valid Web Bot Auth signature proved
     conditional: bool = True  # may answer 304 to If-None-Match (not for metered responses)
+    # The same request (work, variant, method, user agent, address, none of ``PERSONAL_HEADERS``) gets the
+    # same answer until the door's crawler verdicts expire: a caller may keep the answer and, when it gives
+    # it again, count it with ``Door.count_again(hit)``.
+    reusable: bool = False
+    basis: tuple[object, ...] = ()  # what the crawler's identity was checked against (``Door.basis``)
+    hit: Hit | None = None  # how the request was counted for the analytics
 
     @property
     def served(self) -> bool:
@@ -326,8 +343,12 @@ class Door:
                     {"Retry-After": "5", **_NO_STORE},
                     identity=verdict.identity,
                 )
-        self._count(asking, work, verdict)
+        verdict.hit = self._count(asking, work, verdict)
         return verdict
+
+    def count_again(self, hit: Hit) -> None:
+        """Count a request answered with a kept ``reusable`` verdict, as the first one was counted."""
+        self.meter.count(replace(hit, at=self.clock()))
 
     def _file(self, work: Work, variant: str) -> ServedFile | None:
         if variant == "preview":
@@ -345,7 +366,8 @@ class Door:
         if licence:
             return await self._licensed(asking, work, licence[0][8:].strip())
 
-        identity, agent, signature_problem = await self._identify(asking)
+        basis = self.basis()
+        identity, agent, signature_problem = await self._identify(asking, basis)
         cls = crawler_class(identity)
         viewer = None
         if cls is None and asking.session_user is not None:
@@ -395,10 +417,25 @@ class Door:
                 agents = self._agents(identity, agent)
                 if self.accounts.get(agents, reload=lambda: self._load_account(agents)) is None:
                     await self._prefetch(lambda: self._account(identity, agent))
-            return self._crawler(asking, work, cls, identity, agent)
+            verdict = self._crawler(asking, work, cls, identity, agent)
+            verdict.reusable = (
+                verdict.status in _REUSABLE_STATUS
+                and not identity.transient
+                and not any(name in headers for name in PERSONAL_HEADERS)
+            )
+            verdict.basis = basis
+            return verdict
         return self._human(asking, work, cls, viewer, identity)
 
-    async def _identify(self, asking: Asking) -> tuple[Identity, str | None, BotAuthReason | None]:
+    def basis(self) -> tuple[CrawlerRegistry, PrefixLists]:
+        """What crawlers are recognised by: the registry and the operators' prefix lists in force. A kept
+        ``reusable`` verdict holds only while the basis is the same objects (a new list is a new object)."""
+        prefixes = self.prefixes.current() if isinstance(self.prefixes, PrefixDirectory) else self.prefixes
+        return self.registry(), prefixes
+
+    async def _identify(
+        self, asking: Asking, basis: tuple[CrawlerRegistry, PrefixLists]
+    ) -> tuple[Identity, str | None, BotAuthReason | None]:
         headers = asking.headers
         agent: str | None = None
         problem: BotAuthReason | None = None
@@ -411,8 +448,7 @@ class Door:
             elif result.reason is not None and result.reason != BotAuthReason.MISSING:
                 problem = result.reason
         user_agent = headers.get("user-agent", "")
-        registry = self.registry()
-        prefixes = self.prefixes.current() if isinstance(self.prefixes, PrefixDirectory) else self.prefixes
+        registry, prefixes = basis
         resolver = self.resolver
 
         def check() -> Identity:
@@ -699,7 +735,7 @@ class Door:
             return False
         return True
 
-    def _count(self, asking: Asking, work: Work | None, verdict: Verdict) -> None:
+    def _count(self, asking: Asking, work: Work | None, verdict: Verdict) -> Hit:
         identity = verdict.identity
         crawler = identity.crawler or "" if identity is not None else ""
         if verdict.token is not None:
@@ -708,22 +744,22 @@ class Door:
         if identity is not None and identity.crawler and verdict.client_class != "licensed-client":
             violation = self.violates(identity.crawler, asking.path)
         revenue, currency = verdict.price if verdict.price is not None and verdict.served else (0, "")
-        self.meter.count(
-            Hit(
-                at=self.clock(),
-                creator_id=work.creator_id if work is not None else "",
-                crawler=crawler,
-                operator=(identity.operator or "") if identity is not None else "",
-                purpose=(identity.purpose or "") if identity is not None else "",
-                client_class=verdict.client_class,
-                outcome=verdict.outcome,
-                path=asking.path,
-                bytes=verdict.file.size if verdict.served and verdict.file is not None else 0,
-                revenue_micros=revenue,
-                currency=currency,
-                violation=violation,
-            )
+        hit = Hit(
+            at=self.clock(),
+            creator_id=work.creator_id if work is not None else "",
+            crawler=crawler,
+            operator=(identity.operator or "") if identity is not None else "",
+            purpose=(identity.purpose or "") if identity is not None else "",
+            client_class=verdict.client_class,
+            outcome=verdict.outcome,
+            path=asking.path,
+            bytes=verdict.file.size if verdict.served and verdict.file is not None else 0,
+            revenue_micros=revenue,
+            currency=currency,
+            violation=violation,
         )
+        self.meter.count(hit)
+        return hit
 
 
 class Rechecked(Generic[T]):
@@ -772,6 +808,7 @@ def build_door(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
         previews_dir=settings.data_dir / "previews",
         preview_size=settings.gateway_preview_size,
         ttl=settings.gateway_cache_seconds,
+        memory_bytes=settings.gateway_memory_cache_mb << 20,
     )
     return Door(
         settings=settings,

@@ -24,7 +24,8 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -46,7 +47,7 @@ from fairtrain.stamp.service import (
 )
 from fairtrain.stamp.visible import VisibleMark, apply_visible
 
-__all__ = ["ServedFile", "TTLCache", "Work", "WorkFiles", "load_work"]
+__all__ = ["MEMORY_FILE_MAX_BYTES", "FileBodies", "ServedFile", "TTLCache", "Work", "WorkFiles", "load_work"]
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -152,6 +153,14 @@ class Work:
     signal_headers: dict[str, str]
     html_tags: list[dict[str, str]]
     license_url: str
+    # The signal headers as an ASGI server sends them, encoded once per work rather than once per request.
+    raw_signal_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        raw = tuple(
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.signal_headers.items()
+        )
+        object.__setattr__(self, "raw_signal_headers", raw)
 
     @property
     def path(self) -> str:
@@ -200,6 +209,65 @@ def _plausible_id(asset_id: str) -> bool:
     return asset_id.startswith("ast_") and 4 < len(asset_id) <= 32 and set(asset_id) <= _ID_CHARS
 
 
+MEMORY_FILE_MAX_BYTES = 1 << 20  # larger files are always streamed from disk
+
+
+class FileBodies:
+    """The contents of the most-served small files, kept in memory (least recently used dropped beyond
+    ``max_bytes``); thread-safe.
+
+    Keyed by path *and* stat (size, modification time, inode): the store's files are content-addressed and
+    never change, but should one be replaced, the new stat misses and the old bytes are never served."""
+
+    def __init__(self, max_bytes: int, *, max_file_bytes: int = MEMORY_FILE_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.max_file_bytes = min(max_file_bytes, max_bytes)
+        self.size = 0
+        self._data: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(path: Path, stat: os.stat_result) -> tuple[str, int, int, int]:
+        return (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+    def get(self, served: ServedFile) -> bytes | None:
+        """The file's bytes if kept (never touches the disk)."""
+        if served.stat is None or served.size > self.max_file_bytes:
+            return None
+        key = self._key(served.path, served.stat)
+        with self._lock:
+            body = self._data.get(key)
+            if body is not None:
+                self._data.move_to_end(key)
+            return body
+
+    def load(self, served: ServedFile) -> bytes | None:
+        """Read a small file into memory (blocking: call it off the event loop); None when it is too large,
+        gone, or changed since ``served.stat`` was taken."""
+        if served.stat is None or served.size > self.max_file_bytes:
+            return None
+        found = self.get(served)
+        if found is not None:
+            return found
+        try:
+            with served.path.open("rb") as handle:
+                stat = os.fstat(handle.fileno())
+                body = handle.read(self.max_file_bytes + 1)
+        except OSError:
+            return None
+        key = self._key(served.path, served.stat)
+        if self._key(served.path, stat) != key or len(body) != stat.st_size:
+            return None  # replaced under us: let the disk path answer from the file as it is now
+        with self._lock:
+            if key not in self._data:
+                self._data[key] = body
+                self.size += len(body)
+                while self.size > self.max_bytes:
+                    _, dropped = self._data.popitem(last=False)
+                    self.size -= len(dropped)
+        return body
+
+
 @dataclass(frozen=True, slots=True)
 class ServedFile:
     path: Path
@@ -208,6 +276,7 @@ class ServedFile:
     size: int
     # Taken once: the files are content-addressed and never change, so serving needs no stat per request.
     stat: os.stat_result | None = None
+    last_modified: str = ""  # the stat's modification time as an HTTP date
 
 
 class WorkFiles:
@@ -221,8 +290,10 @@ class WorkFiles:
         previews_dir: Path,
         preview_size: int,
         ttl: float,
+        memory_bytes: int = 0,
     ) -> None:
         self._sessions = sessions
+        self.bodies = FileBodies(memory_bytes)
         self.context = context
         self.previews_dir = previews_dir
         self.preview_size = preview_size
@@ -304,7 +375,9 @@ class WorkFiles:
             stat = served.path.stat()
         except OSError:
             return None  # gone from the store: not servable, and not remembered
-        served = ServedFile(served.path, served.media_type, served.etag, stat.st_size, stat)
+        modified = formatdate(stat.st_mtime, usegmt=True)
+        served = ServedFile(served.path, served.media_type, served.etag, stat.st_size, stat, modified)
+        self.bodies.load(served)  # this runs off the event loop already: serving it later reads no disk
         self._files.put((asset_id, variant), served)
         return served
 

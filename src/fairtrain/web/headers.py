@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeadersMiddleware"]
+__all__ = ["SecurityHeadersMiddleware", "raw_security_headers"]
 
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -14,17 +14,20 @@ _HEADERS = {
 }
 
 
+def raw_security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries, as an ASGI app sends them (HSTS when the site is on https)."""
+    headers = dict(_HEADERS)
+    if hsts:
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
 class SecurityHeadersMiddleware:
     """Adds ``_HEADERS`` (and HSTS when the site is served over https) unless a route set them."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.headers = dict(_HEADERS)
-        if hsts:
-            self.headers["Strict-Transport-Security"] = "max-age=31536000"
-        self._raw = [
-            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()
-        ]
+        self._raw = raw_security_headers(hsts=hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
