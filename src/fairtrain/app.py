@@ -105,7 +105,8 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
     app.state.door = door = build_door(settings, engine, app.state.sessionmaker)
 
     # The works' files (the hot path) are answered in front of everything below, which MediaFront stands in
-    # for: it adds the security headers itself and reads the session cookie (never writes it); bodies of
+    # for: it adds the security headers itself (those that apply to a file or a JSON answer: it hands
+    # requests for HTML pages to the stack) and reads the session cookie (never writes it); bodies of
     # GET/HEAD requests are never read, so the size limit has nothing to guard there.
     app.front = lambda stack: gateway.MediaFront(
         stack,
@@ -115,7 +116,7 @@ def create_app(settings: Settings, *, serving: bool = False) -> FastAPI:
             cookie_name=settings.session_cookie_name,
             max_age=settings.session_max_age,
         ),
-        security_headers=raw_security_headers(hsts=settings.cookie_secure),
+        security_headers=raw_security_headers(hsts=settings.cookie_secure, documents=False),
     )
     # Added innermost first: the session wraps the size limit, so a 413 page still knows the session.
     app.add_middleware(

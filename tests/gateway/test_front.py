@@ -43,6 +43,8 @@ SECURITY = {
     "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
 }
+# A file or a JSON answer is no document: framing, referrer and opener policies mean nothing for it.
+NOT_A_PAGE = {"x-content-type-options": "nosniff"}
 
 
 @pytest.fixture
@@ -86,7 +88,9 @@ def _gptbot_rows(db: Session) -> list[TrafficDaily]:
 # --- what every answer carries ----------------------------------------------------------------------------
 
 
-def test_every_media_answer_carries_the_security_headers(browser: TestClient, site: Site) -> None:
+def test_every_media_answer_carries_the_security_headers_that_apply_to_it(
+    browser: TestClient, site: Site
+) -> None:
     answers = [
         browser.get(f"/media/{site.public.id}/full"),  # served
         browser.head(f"/media/{site.public.id}/preview"),
@@ -97,15 +101,30 @@ def test_every_media_answer_carries_the_security_headers(browser: TestClient, si
     ]
     assert [a.status_code for a in answers] == [200, 200, 403, 404, 404, 206]
     for answer in answers:
-        assert _security(answer.headers) == SECURITY, answer.request.url
-        assert len(answer.headers.get_list("x-frame-options")) == 1
+        assert _security(answer.headers) == NOT_A_PAGE, answer.request.url
+        assert len(answer.headers.get_list("x-content-type-options")) == 1
     etag = answers[0].headers["etag"]
     unchanged = browser.get(f"/media/{site.public.id}/full", headers={"If-None-Match": etag})
-    assert unchanged.status_code == 304 and _security(unchanged.headers) == SECURITY
+    assert unchanged.status_code == 304 and _security(unchanged.headers) == NOT_A_PAGE
+    # A file's answer varies with who asks; a refusal is stored by nobody, so it names no cache key.
+    assert "Cookie" in answers[0].headers["vary"] and "Cookie" in unchanged.headers["vary"]
     refused = answers[2]
+    assert refused.headers["cache-control"] == "no-store" and "vary" not in refused.headers
     assert refused.headers["content-type"] == "application/json"
     assert refused.json()["code"] == "subscribers_only" and refused.headers["x-robots-tag"] == "noai"
     assert int(refused.headers["content-length"]) == len(refused.content)
+
+
+def test_a_site_on_https_sends_hsts_on_its_files_too(settings: Settings, site: Site) -> None:
+    app = create_app(settings.model_copy(update={"session_cookie_secure": True}))
+    try:
+        with TestClient(app, headers={"User-Agent": BROWSER}) as client:
+            for path in (f"/media/{site.public.id}/full", f"/media/{site.paywalled.id}/full"):
+                reply = client.get(path)
+                assert reply.headers["strict-transport-security"] == "max-age=31536000", path
+                assert reply.headers["x-content-type-options"] == "nosniff"
+    finally:
+        app.state.engine.dispose()
 
 
 def test_a_person_opening_a_file_url_gets_pages_for_refusals(browser: TestClient, site: Site) -> None:
@@ -280,7 +299,7 @@ def test_a_crawler_asking_again_gets_the_same_answer_counted_each_time(
     assert {r.status_code for r in replies} == {402}
     assert len({r.content for r in replies}) == 1 and replies[0].json()["license"].endswith("/license.xml")
     assert all(r.headers["www-authenticate"].startswith("License") for r in replies)
-    assert all(_security(r.headers) == SECURITY for r in replies)
+    assert all(_security(r.headers) == NOT_A_PAGE for r in replies)
     head = gptbot.head(path)
     assert head.status_code == 402 and head.content == b"" and head.headers["content-length"] != "0"
     door.meter.flush()

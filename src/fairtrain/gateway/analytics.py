@@ -142,9 +142,10 @@ class Tally:
     def __len__(self) -> int:
         return self.hits
 
-    def add(self, hit: Hit) -> None:
+    def add(self, hit: Hit, at: datetime | None = None) -> None:
+        """Count ``hit`` (as if it came at ``at``, when given: a request answered like an earlier one)."""
         self.hits += 1
-        day = _day(hit.at)
+        day = _day(hit.at if at is None else at)
         currency = hit.currency if hit.revenue_micros else ""
         key = (day, hit.source, hit.creator_id, hit.crawler, hit.client_class, currency)
         row = self.traffic.get(key)

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -348,7 +348,7 @@ class Door:
 
     def count_again(self, hit: Hit) -> None:
         """Count a request answered with a kept ``reusable`` verdict, as the first one was counted."""
-        self.meter.count(replace(hit, at=self.clock()))
+        self.meter.count(hit, at=self.clock())
 
     def _file(self, work: Work, variant: str) -> ServedFile | None:
         if variant == "preview":

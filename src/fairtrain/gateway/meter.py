@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,10 +164,11 @@ class Meter:
         :class:`MeterUnavailable` when it could not be written."""
         await asyncio.wrap_future(self.submit(record))
 
-    def count(self, hit: Hit) -> None:
-        """Add one request to the analytics counters (written on the next flush)."""
+    def count(self, hit: Hit, at: datetime | None = None) -> None:
+        """Add one request to the analytics counters (written on the next flush); ``at``: when it came, if
+        not ``hit.at`` (a request answered like an earlier one is counted like it)."""
         with self._tally_lock:
-            self._tally.add(hit)
+            self._tally.add(hit, at)
         self._ensure_started()
 
     def flush(self, timeout: float = 30.0) -> None:

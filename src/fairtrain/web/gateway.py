@@ -46,6 +46,7 @@ _VARY = "Authorization, Cookie, User-Agent, Signature, Signature-Input"
 _NOT_FOUND = {"detail": "no such work", "code": "not_found"}
 _SERVER_ERROR = {"detail": "The server hit an unexpected error. It has been logged.", "code": "server_error"}
 RawHeaders = list[tuple[bytes, bytes]]
+_PERSONAL = frozenset(name.encode() for name in PERSONAL_HEADERS)
 
 
 def door_of(request: Request) -> Door:
@@ -58,6 +59,22 @@ async def _work(door: Door, asset_id: str) -> Work | None:
     if cached is not None:
         return cached
     return await anyio.to_thread.run_sync(door.work, asset_id)
+
+
+def _scan(raw: Sequence[tuple[bytes, bytes]]) -> tuple[bytes, bytes, bool]:
+    """One pass over a request's headers: its user agent, what it accepts, and whether any header makes the
+    request its own (``PERSONAL_HEADERS``)."""
+    user_agent = accept = b""
+    personal = False
+    for name, value in raw:
+        name = name.lower()
+        if name == b"user-agent":
+            user_agent = user_agent or value
+        elif name == b"accept":
+            accept = accept or value
+        elif name in _PERSONAL:
+            personal = True
+    return user_agent, accept, personal
 
 
 class IndexedHeaders(Headers):
@@ -84,8 +101,7 @@ class IndexedHeaders(Headers):
         return isinstance(key, str) and key.lower() in self._index
 
 
-def _wants_html(headers: Headers) -> bool:
-    accept = headers.get("accept", "")
+def _wants_html(accept: str) -> bool:
     return "text/html" in accept and "application/json" not in accept.split(",")[0]
 
 
@@ -107,7 +123,7 @@ def _refusal_body(verdict: Verdict, work: Work | None) -> dict[str, Any]:
 
 def _refusal(request: Request, verdict: Verdict, work: Work | None) -> Response:
     headers = _headers(verdict, work)
-    if _wants_html(request.headers):
+    if _wants_html(request.headers.get("accept", "")):
         license_url = work.license_url if work is not None else None
         response = render(
             request,
@@ -208,7 +224,7 @@ class MediaFront:
         self._vary = (b"vary", _VARY.encode())
         # Answers the door said may be given again (a crawler refused or quoted, asking the same again),
         # by (work, variant, method, user agent, address); kept no longer than the door's crawler verdicts.
-        self._kept: TTLCache[tuple[str, str, str, str, str], _Kept] = TTLCache(
+        self._kept: TTLCache[tuple[str, str, str, bytes, str], _Kept] = TTLCache(
             door.identities.ttl, max_entries=50_000
         )
 
@@ -220,12 +236,12 @@ class MediaFront:
         ):
             await self.app(scope, receive, send)
             return
-        headers = IndexedHeaders(scope["headers"])
-        if _wants_html(headers):
+        user_agent, accept, personal = _scan(scope["headers"])
+        if accept and _wants_html(accept.decode("latin-1")):
             await self.app(scope, receive, send)
             return
         try:
-            answer = await self._answer(scope, headers)
+            answer = await self._answer(scope, user_agent, personal)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             answer = self._json(500, _SERVER_ERROR, [], scope["method"])
@@ -246,15 +262,16 @@ class MediaFront:
         return _Answer(status, raw, b"" if method == "HEAD" else content)
 
     def _raw_headers(self, verdict: Verdict, work: Work) -> RawHeaders:
-        """The work's signals, then the verdict's headers (which win over a signal of the same name)."""
+        """The work's signals, then the verdict's headers (which win over a signal of the same name). A
+        refusal says ``no-store``, so no cache keys it and it has no ``Vary``; a served file adds it."""
         own = _encode(verdict.headers) if verdict.headers else []
         names = {name for name, _ in own}
         signals = (
             [h for h in work.raw_signal_headers if h[0] not in names] if names else work.raw_signal_headers
         )
-        return [*signals, *own, self._vary]
+        return [*signals, *own]
 
-    async def _answer(self, scope: Scope, headers: IndexedHeaders) -> _Answer | Response:
+    async def _answer(self, scope: Scope, user_agent: bytes, personal: bool) -> _Answer | Response:
         method: str = scope["method"]
         path: str = scope["path"]
         asset_id, _, variant = path[len(MEDIA_PREFIX) :].partition("/")
@@ -269,12 +286,13 @@ class MediaFront:
         client = scope.get("client")
         ip = client[0] if client else ""
         key = None
-        if not any(name in headers for name in PERSONAL_HEADERS):
-            key = (asset_id, variant, method, headers.get("user-agent", ""), ip)
+        if not personal:
+            key = (asset_id, variant, method, user_agent, ip)
             kept = self._kept.get(key)
             if kept is not None and kept.holds(work, door.basis()):
                 door.count_again(kept.hit)
                 return kept.answer
+        headers = IndexedHeaders(scope["headers"])
         asking = Asking(
             method=method,
             path=path,
@@ -298,7 +316,7 @@ class MediaFront:
     ) -> _Answer | Response:
         etag = f'"{served.etag}"'
         raw = self._raw_headers(verdict, work)
-        raw += [(b"etag", etag.encode()), (b"cache-control", _PRIVATE_CACHE.encode())]
+        raw += [self._vary, (b"etag", etag.encode()), (b"cache-control", _PRIVATE_CACHE.encode())]
         if verdict.conditional and _not_modified(headers, etag):
             return _Answer(304, [*raw, *self.security])
         if "range" not in headers and served.stat is not None:

@@ -12,11 +12,15 @@ _HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# What the others guard (framing, the referrer of the requests a page makes, the page's browsing context)
+# exists only for a document: an image, a file or a JSON answer has no use for them.
+_DOCUMENT_ONLY = frozenset({"X-Frame-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy"})
 
 
-def raw_security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
-    """The headers every response carries, as an ASGI app sends them (HSTS when the site is on https)."""
-    headers = dict(_HEADERS)
+def raw_security_headers(*, hsts: bool, documents: bool = True) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries, as an ASGI app sends them (HSTS when the site is on https);
+    ``documents=False``: only those that mean something for a response that is not an HTML page."""
+    headers = {k: v for k, v in _HEADERS.items() if documents or k not in _DOCUMENT_ONLY}
     if hsts:
         headers["Strict-Transport-Security"] = "max-age=31536000"
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
