@@ -111,12 +111,16 @@ class Hit:
 
 def normalize_path(path: str) -> str:
     """The path as stored: no query string or fragment, at most ``MAX_PATH_LENGTH`` characters."""
+    if path and len(path) <= MAX_PATH_LENGTH and "?" not in path and "#" not in path:
+        return path  # the gateway's paths (the server split off the query): every request comes here
     for mark in ("?", "#"):
         path = path.split(mark, 1)[0]
     return (path or "/")[:MAX_PATH_LENGTH]
 
 
 def _day(at: datetime) -> date:
+    if at.tzinfo is UTC:
+        return at.date()
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"hit time {at!r} has no time zone")
     return at.astimezone(UTC).date()
