@@ -30,6 +30,7 @@ from tests.catalog.media import photo
 from tests.helpers import STRONG_PASSWORD
 
 BASE = "http://testserver"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 GPTBOT_UA = (
     "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; GPTBot/1.2; +https://openai.com/gptbot"
 )

@@ -3,7 +3,6 @@ every answer is metered — the STANDARDS §1–§5 wire formats checked header 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,48 +28,12 @@ from fairtrain.licensing.models import ApiClient, CrawlerAccount
 from fairtrain.licensing.olp import signing_keyring
 from fairtrain.licensing.tokens import sign_license_token
 from tests.gateway.site import (
-    GPTBOT_IP,
-    GPTBOT_UA,
+    BROWSER,
     Site,
-    build_site,
-    install_prefixes,
     licence_token,
     price_crawls,
 )
 from tests.helpers import log_in
-
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-
-
-@pytest.fixture
-def site(db: Session, settings: Settings, tmp_path: Path) -> Site:
-    return build_site(db, settings, tmp_path)
-
-
-@pytest.fixture
-def door(app: FastAPI) -> Door:
-    door: Door = app.state.door
-    return door
-
-
-@pytest.fixture
-def browser(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, headers={"User-Agent": BROWSER}, client=("198.51.100.20", 50000)) as client:
-        yield client
-
-
-@pytest.fixture
-def gptbot(app: FastAPI, settings: Settings) -> Iterator[TestClient]:
-    install_prefixes(app, settings, "openai-gptbot", ["20.171.206.0/24"])
-    with TestClient(app, headers={"User-Agent": GPTBOT_UA}, client=(GPTBOT_IP, 40000)) as client:
-        yield client
-
-
-@pytest.fixture
-def fake_gptbot(app: FastAPI, settings: Settings) -> Iterator[TestClient]:
-    install_prefixes(app, settings, "openai-gptbot", ["20.171.206.0/24"])
-    with TestClient(app, headers={"User-Agent": GPTBOT_UA}, client=("203.0.113.9", 40000)) as client:
-        yield client
 
 
 def _count(db: Session, model: type[object]) -> int:

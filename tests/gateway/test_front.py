@@ -8,11 +8,9 @@ import base64
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import itsdangerous
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -26,17 +24,15 @@ from fairtrain.gateway.works import FileBodies, ServedFile
 from fairtrain.licensing.billing_models import UsageEvent
 from fairtrain.web.security import SessionCookie
 from tests.gateway.site import (
-    GPTBOT_IP,
+    BROWSER,
     GPTBOT_UA,
     Site,
-    build_site,
     install_prefixes,
     licence_token,
     price_crawls,
 )
 from tests.helpers import log_in
 
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
 SECURITY = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -45,30 +41,6 @@ SECURITY = {
 }
 # A file or a JSON answer is no document: framing, referrer and opener policies mean nothing for it.
 NOT_A_PAGE = {"x-content-type-options": "nosniff"}
-
-
-@pytest.fixture
-def site(db: Session, settings: Settings, tmp_path: Path) -> Site:
-    return build_site(db, settings, tmp_path)
-
-
-@pytest.fixture
-def door(app: FastAPI) -> Door:
-    door: Door = app.state.door
-    return door
-
-
-@pytest.fixture
-def browser(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, headers={"User-Agent": BROWSER}, client=("198.51.100.20", 50000)) as client:
-        yield client
-
-
-@pytest.fixture
-def gptbot(app: FastAPI, settings: Settings) -> Iterator[TestClient]:
-    install_prefixes(app, settings, "openai-gptbot", ["20.171.206.0/24"])
-    with TestClient(app, headers={"User-Agent": GPTBOT_UA}, client=(GPTBOT_IP, 40000)) as client:
-        yield client
 
 
 def _security(headers: object) -> dict[str, str]:

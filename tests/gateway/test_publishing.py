@@ -23,16 +23,11 @@ from fairtrain.gateway.demo import seed_demo_works
 from fairtrain.gateway.door import Door
 from fairtrain.gateway.models import SubscriptionTier
 from fairtrain.gateway.prefixes import PREFIX_DIR, InvalidPrefixList, install_prefix_list, parse_prefix_list
-from tests.gateway.site import GPTBOT_UA, Site, build_site
+from tests.gateway.site import GPTBOT_UA, Site
 from tests.helpers import csrf, log_in
 
 runner = CliRunner()
 OPENAI = {"creationTime": "2026-11-20T00:00:00Z", "prefixes": [{"ipv4Prefix": "20.171.206.0/24"}]}
-
-
-@pytest.fixture
-def site(db: Session, settings: Settings, tmp_path: Path) -> Site:
-    return build_site(db, settings, tmp_path)
 
 
 def test_owner_publishes_a_work_on_its_page_and_by_api(client: TestClient, site: Site, db: Session) -> None:
