@@ -25,6 +25,7 @@ from fairtrain.licensing.billing_models import UsageEvent
 from fairtrain.web.security import SessionCookie
 from tests.gateway.site import (
     BROWSER,
+    GPTBOT_IP,
     GPTBOT_UA,
     Site,
     install_prefixes,
@@ -307,15 +308,17 @@ def test_kept_answers_are_per_client_and_never_for_personal_requests(
     licensed = gptbot.get(path, headers={"Authorization": f"License {token}"})
     assert licensed.status_code == 200 and licensed.content[:2] == b"\xff\xd8"
     assert _count(db, UsageEvent) == 1
-    # So does a session cookie, whatever the user agent says: the owner is not a crawler's kept answer.
-    assert log_in(gptbot, "mira@example.com").status_code == 303
-    assert gptbot.get(path).status_code == 402  # a crawler's user agent is a crawler, signed in or not
-    gptbot.cookies.clear()
-    assert gptbot.get(path).status_code == 402
+    # So does a session cookie: a script refused as a scraper is served once it signs in as the owner.
+    with TestClient(app, headers={"User-Agent": "python-requests/2.32"}, client=(GPTBOT_IP, 40001)) as script:
+        assert [script.get(path).status_code for _ in range(2)] == [403, 403]
+        assert log_in(script, "mira@example.com").status_code == 303
+        assert script.get(path).status_code == 200
+        script.cookies.clear()
+        assert script.get(path).status_code == 403
     # OpenAI moves its crawlers: the kept quote is not given to an address that no longer proves GPTBot.
     install_prefixes(app, settings, "openai-gptbot", ["192.0.2.0/24"])
     moved = gptbot.get(path)
     assert moved.status_code == 403 and moved.headers["crawler-error"] == "CrawlerForbidden"
     door.meter.flush()
     rows = _gptbot_rows(db)
-    assert sum(r.requests for r in rows if r.client_class == "verified-crawler") == 4
+    assert sum(r.requests for r in rows if r.client_class == "verified-crawler") == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -162,10 +163,12 @@ def _asking(request: Request, variant: Variant) -> Asking:
 async def media_page(request: Request, asset_id: str, variant: str) -> Response:
     """``/media`` for a client that wants HTML (``MediaFront`` answers everyone else): a refusal is a page."""
     door = door_of(request)
-    work = await _work(door, asset_id) if variant in VARIANTS else None
+    if variant not in VARIANTS:
+        return JSONResponse(_NOT_FOUND, status_code=404)
+    work = await _work(door, asset_id)
     if work is None:
         return JSONResponse(_NOT_FOUND, status_code=404)
-    verdict = await door.admit(_asking(request, variant), work)  # type: ignore[arg-type]
+    verdict = await door.admit(_asking(request, variant), work)
     if not verdict.served or verdict.file is None:
         return _refusal(request, verdict, work)
     served = verdict.file
@@ -203,10 +206,9 @@ class _Kept:
         self.work, self.basis, self.answer, self.hit = work, basis, answer, hit
 
     def holds(self, work: Work, basis: tuple[object, ...]) -> bool:
+        """Whether the answer still stands: decided on this very work and basis (objects, not equal ones)."""
         return (
-            work is self.work
-            and len(basis) == len(self.basis)
-            and all(a is b for a, b in zip(basis, self.basis, strict=True))
+            work is self.work and len(basis) == len(self.basis) and all(map(operator.is_, basis, self.basis))
         )
 
 
